@@ -1,0 +1,57 @@
+# Shared set-up for the project's scripts: pinned tools from the npm registry, installed into a
+# cache folder outside the repository, and the local PostgreSQL server.
+# Source it; it defines functions and exports nothing until they run.
+
+ANVIL_VERSION=1.7.1
+SOLC_VERSION=0.8.37
+PC_CACHE_DIR=${PC_CACHE_DIR:-$HOME/.cache/prover-coordination}
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# npm_tool PACKAGE VERSION: installs PACKAGE@VERSION once into the cache and prints its folder.
+npm_tool() {
+    local package=$1 version=$2
+    local dir="$PC_CACHE_DIR/npm/${package//\//_}-$version"
+    if [ ! -f "$dir/.installed" ]; then
+        log "installing $package@$version into $dir"
+        mkdir -p "$dir"
+        npm install --silent --no-audit --no-fund --prefix "$dir" "$package@$version" >&2
+        touch "$dir/.installed"
+    fi
+    printf '%s\n' "$dir"
+}
+
+# ensure_anvil: exports ANVIL_BIN, the pinned anvil (an `anvil` already on PATH is not trusted to
+# be the pinned version).
+ensure_anvil() {
+    if [ -n "${ANVIL_BIN:-}" ] && [ -x "$ANVIL_BIN" ]; then return; fi
+    local dir
+    dir=$(npm_tool @foundry-rs/anvil-linux-amd64 "$ANVIL_VERSION")
+    export ANVIL_BIN="$dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    "$ANVIL_BIN" --version | head -n 1 >&2
+}
+
+# ensure_solc: exports SOLCJS, the folder of the pinned solc-js package.
+ensure_solc() {
+    if [ -n "${SOLCJS:-}" ] && [ -f "$SOLCJS" ]; then return; fi
+    local dir
+    dir=$(npm_tool solc "$SOLC_VERSION")
+    export SOLCJS="$dir/node_modules/solc"
+}
+
+# ensure_postgres: starts the local PostgreSQL cluster if it is not answering and exports
+# TEST_DATABASE_URL (tests create and drop their own databases through it).
+ensure_postgres() {
+    export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+    if pg_isready -q -h 127.0.0.1 -p 5432; then return; fi
+    log "starting PostgreSQL"
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 50); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && return
+        sleep 0.2
+    done
+    log "PostgreSQL did not become ready on 127.0.0.1:5432"
+    return 1
+}
