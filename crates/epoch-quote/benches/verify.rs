@@ -56,9 +56,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let round = Duration::from_millis(
-        std::env::var("BENCH_ROUND_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(400),
-    );
+    let round = Duration::from_millis(std::env::var("BENCH_ROUND_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(400));
     let domain = QuoteDomain::new(31337, address!("0x5FbDB2315678afecb367f032d93F642f64180aa3"));
     // 256 quotes from 16 provers, so no single input is cached in a way real traffic would not be.
     let quotes: Vec<SignedEpochProofQuote> = (0..256u64)
@@ -128,8 +126,8 @@ fn main() {
             name: "quote JSON parse + verify",
             run: Box::new(move |n| {
                 for i in 0..n {
-                    let quote = SignedEpochProofQuote::from_json(black_box(json[i % json.len()].as_bytes()))
-                        .expect("parses");
+                    let quote =
+                        SignedEpochProofQuote::from_json(black_box(json[i % json.len()].as_bytes())).expect("parses");
                     black_box(quote.verify(&domain).expect("verifies"));
                 }
             }),

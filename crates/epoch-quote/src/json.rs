@@ -6,10 +6,7 @@
 use std::{fmt, str::FromStr};
 
 use alloy_primitives::{Address, U256};
-use serde::{
-    Deserialize, Deserializer, Serialize, Serializer,
-    ser::SerializeStruct,
-};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, ser::SerializeStruct};
 
 use crate::{
     EpochProofQuote, MAX_BASIS_POINT_FEE, QuoteSignature, SignatureError, SignedEpochProofQuote,
@@ -124,10 +121,7 @@ impl QuoteWire {
             .to_u32()
             .map_err(|e| FieldError { field: "basisPointFee", kind: e.into() })?;
         if basis_point_fee > MAX_BASIS_POINT_FEE {
-            return Err(FieldError {
-                field: "basisPointFee",
-                kind: FieldErrorKind::FeeAboveMaximum(basis_point_fee),
-            });
+            return Err(FieldError { field: "basisPointFee", kind: FieldErrorKind::FeeAboveMaximum(basis_point_fee) });
         }
         Ok(EpochProofQuote {
             prover: address("prover", &self.prover)?,

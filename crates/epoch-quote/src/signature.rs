@@ -10,8 +10,8 @@ use secp256k1::{
 
 /// Order of the secp256k1 group.
 const CURVE_ORDER: U256 = U256::from_be_bytes([
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
-    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc,
+    0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
 ]);
 /// Half the group order: the largest `s` accepted (EIP-2).
 const HALF_ORDER: U256 = CURVE_ORDER.wrapping_shr(1);
@@ -105,11 +105,8 @@ impl QuoteSignature {
     /// The address whose key made this signature over `digest`.
     pub fn recover(&self, digest: B256) -> Result<Address, SignatureError> {
         let recid = RecoveryId::from_u8_masked(self.0[64] - 27);
-        let sig = RecoverableSignature::from_compact(&self.0[..64], recid)
-            .map_err(|_| SignatureError::OutOfRange)?;
-        let key = sig
-            .recover_ecdsa(Message::from_digest(digest.0))
-            .map_err(|_| SignatureError::Unrecoverable)?;
+        let sig = RecoverableSignature::from_compact(&self.0[..64], recid).map_err(|_| SignatureError::OutOfRange)?;
+        let key = sig.recover_ecdsa(Message::from_digest(digest.0)).map_err(|_| SignatureError::Unrecoverable)?;
         Ok(public_key_address(&key))
     }
 }

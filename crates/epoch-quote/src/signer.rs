@@ -54,10 +54,8 @@ impl FromStr for QuoteSigner {
 
     /// Parses 64 hex digits, with or without `0x`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes: [u8; 32] = hex::decode(s.trim())
-            .map_err(|_| KeyError::Format)?
-            .try_into()
-            .map_err(|_| KeyError::Format)?;
+        let bytes: [u8; 32] =
+            hex::decode(s.trim()).map_err(|_| KeyError::Format)?.try_into().map_err(|_| KeyError::Format)?;
         Self::from_bytes(bytes)
     }
 }

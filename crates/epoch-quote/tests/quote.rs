@@ -329,7 +329,11 @@ mod json_form {
                 FieldErrorKind::Number(NumberError::Overflow("uint32 (4294967295)")),
             ),
             (with("basisPointFee", json!(10_001)), "basisPointFee", FieldErrorKind::FeeAboveMaximum(10_001)),
-            (with("epochInitBlock", json!(true)), "epochInitBlock", FieldErrorKind::Number(NumberError::WrongType("a boolean"))),
+            (
+                with("epochInitBlock", json!(true)),
+                "epochInitBlock",
+                FieldErrorKind::Number(NumberError::WrongType("a boolean")),
+            ),
             (with("prover", json!("0x1234")), "prover", FieldErrorKind::Address),
             (with("rollupAddress", json!(12)), "rollupAddress", FieldErrorKind::Address),
             (with("signature", json!("0x1234")), "signature", FieldErrorKind::Signature(SignatureError::Length(2))),

@@ -94,7 +94,7 @@ pub fn anvil_binary() -> Result<PathBuf, DevChainError> {
 pub struct AnvilOptions {
     /// The chain id.
     pub chain_id: u64,
-    /// Mine a block every this many seconds as well as on each transaction.
+    /// Also mine a block every this many seconds (transactions are still mined at once).
     pub block_time: Option<u64>,
     /// Loopback port; 0 picks a free one.
     pub port: u16,
@@ -138,7 +138,8 @@ impl Anvil {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some(seconds) = options.block_time {
-            command.args(["--block-time", &seconds.to_string()]);
+            // Mixed mining: a block every `seconds`, and one at once for each transaction.
+            command.args(["--block-time", &seconds.to_string(), "--mixed-mining"]);
         }
         let mut child = command.spawn().map_err(|e| DevChainError::Start(format!("{}: {e}", bin.display())))?;
         let stdout = child.stdout.take().ok_or_else(|| DevChainError::Start("no stdout".into()))?;
@@ -148,10 +149,10 @@ impl Anvil {
             let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("Listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_owned());
-                    }
+                if let Some(addr) = line.strip_prefix("Listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.trim().to_owned());
                 }
             }
         });
@@ -163,7 +164,8 @@ impl Anvil {
                 return Err(DevChainError::Start(format!("no \"Listening on\" line within 30 s ({status})")));
             }
         };
-        let endpoint: Url = format!("http://{addr}").parse().map_err(|e| DevChainError::Start(format!("{addr}: {e}")))?;
+        let endpoint: Url =
+            format!("http://{addr}").parse().map_err(|e| DevChainError::Start(format!("{addr}: {e}")))?;
         let provider = crate::connect(endpoint.clone());
         Ok(Self { child, endpoint, chain_id: options.chain_id, provider })
     }
@@ -212,7 +214,8 @@ impl Anvil {
 
     /// Sets the timestamp of the next block (later than the latest one).
     pub async fn set_next_block_timestamp(&self, timestamp: u64) -> Result<(), DevChainError> {
-        let _: serde_json::Value = self.provider.raw_request("anvil_setNextBlockTimestamp".into(), (timestamp,)).await?;
+        let _: serde_json::Value =
+            self.provider.raw_request("anvil_setNextBlockTimestamp".into(), (timestamp,)).await?;
         Ok(())
     }
 

@@ -7,7 +7,9 @@ use alloy::{
     sol_types::{SolInterface, decode_revert_reason},
 };
 
-use crate::bindings::{FeeToken::FeeTokenErrors, ProofCommitmentEscrow::ProofCommitmentEscrowErrors, Rollup::RollupErrors};
+use crate::bindings::{
+    FeeToken::FeeTokenErrors, ProofCommitmentEscrow::ProofCommitmentEscrowErrors, Rollup::RollupErrors,
+};
 
 /// A revert, decoded into the custom error of the contract that raised it.
 #[derive(Debug, PartialEq, Eq)]

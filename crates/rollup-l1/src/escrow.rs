@@ -71,7 +71,8 @@ impl EscrowContract {
     /// `prover`'s pending withdrawal, if any.
     pub async fn withdraw_request(&self, prover: Address) -> Result<Option<WithdrawRequest>, L1Error> {
         let r = self.instance.withdrawRequests(prover).call().await?;
-        Ok((!r.amount.is_zero()).then(|| WithdrawRequest { amount: r.amount, executable_at: r.executableAt.saturating_to() }))
+        Ok((!r.amount.is_zero())
+            .then(|| WithdrawRequest { amount: r.amount, executable_at: r.executableAt.saturating_to() }))
     }
 
     /// The withdrawal delay in seconds.

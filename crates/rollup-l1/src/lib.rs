@@ -17,7 +17,7 @@ mod tx;
 
 pub use deploy::{DeployParams, Deployment, deploy};
 pub use error::{L1Error, Revert};
-pub use provider::{connect, connect_wallet};
 pub use escrow::{EscrowContract, WithdrawRequest};
+pub use provider::{connect, connect_wallet};
 pub use rollup::{Epoch, EpochState, L2Block, ProofClaim, RollupConfig, RollupContract};
 pub use token::TokenContract;

@@ -247,7 +247,13 @@ impl RollupContract {
     /// L2 block `number` (all zero if it does not exist).
     pub async fn block(&self, number: u64) -> Result<L2Block, L1Error> {
         let b = self.instance.getBlock(U256::from(number)).call().await?;
-        Ok(L2Block { slot: small(b.slot), proposer: b.proposer, tx_count: small(b.txCount), fees: b.fees, archive: b.archive })
+        Ok(L2Block {
+            slot: small(b.slot),
+            proposer: b.proposer,
+            tx_count: small(b.txCount),
+            fees: b.fees,
+            archive: b.archive,
+        })
     }
 
     /// Epoch `number`'s blocks, fees and state.

@@ -79,7 +79,15 @@ impl Chain {
                 key,
             }
         };
-        let chain = Self { proposer: actor(3), proposer2: actor(4), prover: actor(1), prover2: actor(2), config, deployment, anvil };
+        let chain = Self {
+            proposer: actor(3),
+            proposer2: actor(4),
+            prover: actor(1),
+            prover2: actor(2),
+            config,
+            deployment,
+            anvil,
+        };
         for actor in [&chain.proposer, &chain.proposer2, &chain.prover, &chain.prover2] {
             minter.mint(actor.address(), U256::from(1_000_000u64)).await.expect("mint");
         }
@@ -183,12 +191,14 @@ mod claim_rejections {
         chain.epoch_zero_ready_to_claim().await;
         let quote = chain.quote(&chain.prover, 0).await;
         let signed = chain.sign(&chain.prover, quote);
-        let order = U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).expect("n");
+        let order =
+            U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).expect("n");
         let mut bytes = *signed.signature.as_bytes();
         let high_s = order - U256::from_be_slice(&bytes[32..64]);
         bytes[32..64].copy_from_slice(&high_s.to_be_bytes::<32>());
         bytes[64] = 55 - bytes[64];
-        let err = rollup_error(chain.proposer.rollup.claim_with_raw_signature(&quote, Bytes::from(bytes.to_vec())).await);
+        let err =
+            rollup_error(chain.proposer.rollup.claim_with_raw_signature(&quote, Bytes::from(bytes.to_vec())).await);
         assert_eq!(err, Err::SignatureHighS(rollup_l1::bindings::Rollup::SignatureHighS { s: high_s.into() }));
     }
 
@@ -203,7 +213,8 @@ mod claim_rejections {
         assert!(matches!(err, Err::InvalidSignatureLength(ref e) if e.length == U256::from(64)), "{err:?}");
         let mut bad_v = *signed.signature.as_bytes();
         bad_v[64] = 29;
-        let err = rollup_error(chain.proposer.rollup.claim_with_raw_signature(&quote, Bytes::from(bad_v.to_vec())).await);
+        let err =
+            rollup_error(chain.proposer.rollup.claim_with_raw_signature(&quote, Bytes::from(bad_v.to_vec())).await);
         assert!(matches!(err, Err::InvalidSignatureV(ref e) if e.v == 29), "{err:?}");
     }
 
@@ -337,7 +348,10 @@ mod claim_rejections {
         quote.bond_amount = U256::from(DEPOSIT + 1);
         let err = rollup_error(chain.claim(quote).await);
         let Err::BondExceedsDeposit(e) = err else { panic!("{err:?}") };
-        assert_eq!((e.prover, e.deposit, e.bondAmount), (chain.prover.address(), U256::from(DEPOSIT), U256::from(DEPOSIT + 1)));
+        assert_eq!(
+            (e.prover, e.deposit, e.bondAmount),
+            (chain.prover.address(), U256::from(DEPOSIT), U256::from(DEPOSIT + 1))
+        );
     }
 
     #[tokio::test]
@@ -580,7 +594,11 @@ mod escrow {
         chain.epoch_zero_ready_to_claim().await;
         chain.claim(chain.quote(&chain.prover, 0).await).await.expect("claims");
         let request = escrow.withdraw_request(chain.prover.address()).await.expect("read").expect("pending");
-        chain.anvil.warp_to(request.executable_at.max(chain.anvil.timestamp().await.expect("now") + 1)).await.expect("warp");
+        chain
+            .anvil
+            .warp_to(request.executable_at.max(chain.anvil.timestamp().await.expect("now") + 1))
+            .await
+            .expect("warp");
         let err = escrow_error(escrow.execute_withdraw().await);
         let EscrowErr::InsufficientDeposit(e) = err else { panic!("{err:?}") };
         assert_eq!((e.deposit, e.needed), (U256::from(DEPOSIT - BOND), U256::from(DEPOSIT)));
@@ -599,7 +617,8 @@ mod escrow {
             chain.deployment.escrow,
             chain.anvil.wallet_provider(&chain.prover.key),
         );
-        let err = escrow.slashBond(chain.prover2.address(), U256::from(1), U256::ZERO).call().await.expect_err("refused");
+        let err =
+            escrow.slashBond(chain.prover2.address(), U256::from(1), U256::ZERO).call().await.expect_err("refused");
         let decoded = L1Error::from(err);
         assert!(matches!(decoded.revert(), Some(rollup_l1::Revert::Escrow(EscrowErr::NotRollup(_)))), "{decoded:?}");
     }
@@ -636,7 +655,8 @@ mod digest {
             bond_amount: U256::MAX,
             valid_until_slot: U256::MAX,
         };
-        let zero = EpochProofQuote { prover: Address::ZERO, rollup_address: Address::ZERO, basis_point_fee: 0, ..extreme };
+        let zero =
+            EpochProofQuote { prover: Address::ZERO, rollup_address: Address::ZERO, basis_point_fee: 0, ..extreme };
         let zero = EpochProofQuote {
             epoch_number: U256::ZERO,
             epoch_init_block: U256::ZERO,

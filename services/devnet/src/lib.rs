@@ -1,0 +1,176 @@
+//! The devnet: a local anvil L1 with the rollup contracts deployed, and funded accounts for
+//! the roles of the system, so everything else can be pointed at it.
+
+use std::{fmt::Write as _, path::PathBuf};
+
+use alloy::{
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
+};
+use rollup_l1::{
+    DeployParams, Deployment, RollupConfig, RollupContract, TokenContract, deploy,
+    devchain::{Anvil, AnvilOptions, DevChainError},
+};
+
+/// Devnet settings; every flag also reads an environment variable.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "devnet", version, about = "Run a local L1 with the prover-coordination contracts deployed")]
+pub struct DevnetConfig {
+    /// Loopback port of the L1 JSON-RPC endpoint (0: any free port).
+    #[arg(long, env = "DEVNET_L1_PORT", default_value_t = 8545)]
+    pub l1_port: u16,
+    /// L1 chain id.
+    #[arg(long, env = "DEVNET_CHAIN_ID", default_value_t = 31337)]
+    pub chain_id: u64,
+    /// Seconds between L1 blocks (the L2 clock advances with L1 time).
+    #[arg(long, env = "DEVNET_L1_BLOCK_TIME", default_value_t = 1)]
+    pub l1_block_time: u64,
+    /// Seconds per L2 slot.
+    #[arg(long, env = "DEVNET_SLOT_DURATION", default_value_t = 4)]
+    pub slot_duration: u64,
+    /// Slots per epoch.
+    #[arg(long, env = "DEVNET_EPOCH_DURATION", default_value_t = 4)]
+    pub epoch_duration: u64,
+    /// Slots at the start of the next epoch in which an epoch may be claimed.
+    #[arg(long, env = "DEVNET_CLAIM_WINDOW_SLOTS", default_value_t = 2)]
+    pub claim_window_slots: u64,
+    /// Smallest bond a claim may stake, in token base units.
+    #[arg(long, env = "DEVNET_MIN_BOND_AMOUNT", default_value_t = 1_000)]
+    pub min_bond_amount: u64,
+    /// Seconds an escrow withdrawal waits.
+    #[arg(long, env = "DEVNET_WITHDRAW_DELAY", default_value_t = 60)]
+    pub withdraw_delay: u64,
+    /// Tokens minted to each devnet account, in whole tokens (18 decimals).
+    #[arg(long, env = "DEVNET_FUNDING", default_value_t = 1_000_000)]
+    pub funding: u64,
+    /// Also write the endpoints, addresses and keys as JSON to this file.
+    #[arg(long, env = "DEVNET_WRITE_DEPLOYMENT")]
+    pub write_deployment: Option<PathBuf>,
+}
+
+impl Default for DevnetConfig {
+    fn default() -> Self {
+        <Self as clap::Parser>::parse_from(["devnet"])
+    }
+}
+
+/// A devnet account and the role it plays.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// What the account is for.
+    pub role: &'static str,
+    /// Its key (a well-known anvil development key: never use it elsewhere).
+    pub key: PrivateKeySigner,
+}
+
+impl Account {
+    /// The account's address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+}
+
+/// Anvil dev-key index and role of each devnet account. Key 0 deploys and mints.
+const ROLES: [(usize, &str); 5] =
+    [(0, "deployer"), (1, "prover A"), (2, "prover B"), (3, "proposer"), (4, "spare (scripts, curl examples)")];
+
+/// A running devnet. Dropping it stops the L1.
+pub struct Devnet {
+    /// The L1.
+    pub anvil: Anvil,
+    /// The deployed contracts.
+    pub deployment: Deployment,
+    /// The rollup's parameters.
+    pub rollup: RollupConfig,
+    /// The funded accounts.
+    pub accounts: Vec<Account>,
+}
+
+/// Why the devnet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// The L1 did not start.
+    #[error(transparent)]
+    Chain(#[from] DevChainError),
+    /// Deploying or funding failed.
+    #[error("setting up the contracts: {0}")]
+    L1(#[from] rollup_l1::L1Error),
+}
+
+impl Devnet {
+    /// Starts anvil, deploys the contracts and funds the accounts.
+    pub async fn start(config: &DevnetConfig) -> Result<Self, DevnetError> {
+        let anvil = Anvil::spawn_with(AnvilOptions {
+            chain_id: config.chain_id,
+            block_time: Some(config.l1_block_time).filter(|t| *t > 0),
+            port: config.l1_port,
+        })
+        .await?;
+        let accounts: Vec<Account> =
+            ROLES.iter().map(|&(index, role)| Account { role, key: Anvil::dev_key(index) }).collect();
+        let deployer = anvil.wallet_provider(&accounts[0].key);
+        let params = DeployParams {
+            slot_duration: config.slot_duration,
+            epoch_duration: config.epoch_duration,
+            claim_window_slots: config.claim_window_slots,
+            min_bond_amount: U256::from(config.min_bond_amount),
+            withdraw_delay: config.withdraw_delay,
+            ..DeployParams::default()
+        };
+        let deployment = deploy(&deployer, &params).await?;
+        let rollup = RollupContract::new(deployment.rollup, deployer.clone()).config().await?;
+        let token = TokenContract::new(deployment.token, deployer);
+        let amount = U256::from(config.funding) * U256::from(10u64).pow(U256::from(18));
+        for account in &accounts[1..] {
+            token.mint(account.address(), amount).await?;
+        }
+        Ok(Self { anvil, deployment, rollup, accounts })
+    }
+
+    /// Where everything is, for people.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let r = &self.rollup;
+        let _ = writeln!(out, "L1 (anvil)        {}   chain id {}", self.anvil.endpoint(), r.chain_id);
+        let _ = writeln!(out, "Rollup            {}", self.deployment.rollup);
+        let _ = writeln!(out, "Escrow            {}", self.deployment.escrow);
+        let _ = writeln!(out, "Fee/bond token    {}", self.deployment.token);
+        let _ = writeln!(out, "Verifier          {} (devnet)", self.deployment.verifier);
+        let _ = writeln!(
+            out,
+            "Time              {} s slots, {} slots per epoch, claim window {} slots, min bond {}",
+            r.slot_duration, r.epoch_duration, r.claim_window_slots, r.min_bond_amount
+        );
+        let _ = writeln!(out, "\nAccounts (anvil development keys, public knowledge: devnet only)");
+        for account in &self.accounts {
+            let _ = writeln!(out, "  {:<32} {}  {}", account.role, account.address(), hex_key(&account.key));
+        }
+        out
+    }
+
+    /// Endpoints, addresses and keys as JSON, for scripts.
+    pub fn to_json(&self) -> serde_json::Value {
+        let accounts: Vec<_> = self
+            .accounts
+            .iter()
+            .map(|a| serde_json::json!({"role": a.role, "address": a.address().to_string(), "privateKey": hex_key(&a.key)}))
+            .collect();
+        serde_json::json!({
+            "l1RpcUrl": self.anvil.endpoint().to_string(),
+            "chainId": self.rollup.chain_id,
+            "rollupAddress": self.deployment.rollup.to_string(),
+            "escrowAddress": self.deployment.escrow.to_string(),
+            "tokenAddress": self.deployment.token.to_string(),
+            "verifierAddress": self.deployment.verifier.to_string(),
+            "slotDuration": self.rollup.slot_duration,
+            "epochDuration": self.rollup.epoch_duration,
+            "claimWindowSlots": self.rollup.claim_window_slots,
+            "minBondAmount": self.rollup.min_bond_amount.to_string(),
+            "accounts": accounts,
+        })
+    }
+}
+
+fn hex_key(key: &PrivateKeySigner) -> String {
+    format!("0x{}", alloy::primitives::hex::encode(key.to_bytes()))
+}

@@ -1,0 +1,31 @@
+//! The devnet starts a working L1: contracts deployed with the requested parameters, accounts
+//! funded, and a description that points at all of it.
+
+use alloy::primitives::U256;
+use devnet::{Devnet, DevnetConfig};
+use rollup_l1::{RollupContract, TokenContract};
+
+#[tokio::test]
+async fn starts_deploys_and_funds() {
+    let config =
+        DevnetConfig { l1_port: 0, slot_duration: 6, epoch_duration: 3, funding: 5, ..DevnetConfig::default() };
+    let devnet = Devnet::start(&config).await.expect("devnet starts");
+
+    let rollup = RollupContract::new(devnet.deployment.rollup, devnet.anvil.provider());
+    let on_chain = rollup.config().await.expect("rollup answers");
+    assert_eq!((on_chain.slot_duration, on_chain.epoch_duration, on_chain.claim_window_slots), (6, 3, 2));
+    assert_eq!(on_chain.escrow, devnet.deployment.escrow);
+
+    let token = TokenContract::new(devnet.deployment.token, devnet.anvil.provider());
+    let five_tokens = U256::from(5) * U256::from(10u64).pow(U256::from(18));
+    for account in &devnet.accounts[1..] {
+        assert_eq!(token.balance_of(account.address()).await.expect("balance"), five_tokens, "{}", account.role);
+    }
+
+    let json = devnet.to_json();
+    assert_eq!(json["rollupAddress"], devnet.deployment.rollup.to_string());
+    assert_eq!(json["l1RpcUrl"], devnet.anvil.endpoint().to_string());
+    assert_eq!(json["accounts"].as_array().map(Vec::len), Some(devnet.accounts.len()));
+    let summary = devnet.summary();
+    assert!(summary.contains(&devnet.deployment.rollup.to_string()), "{summary}");
+}
