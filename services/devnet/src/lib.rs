@@ -1,7 +1,10 @@
 //! The devnet: a local anvil L1 with the rollup contracts deployed, and funded accounts for
 //! the roles of the system, so everything else can be pointed at it.
 
-use std::{fmt::Write as _, path::PathBuf};
+use std::{fmt::Write as _, net::SocketAddr, path::PathBuf};
+
+use clap::Parser as _;
+use quote_service::policy::Override;
 
 use alloy::{
     primitives::{Address, U256},
@@ -43,6 +46,14 @@ pub struct DevnetConfig {
     /// Tokens minted to each devnet account, in whole tokens (18 decimals).
     #[arg(long, env = "DEVNET_FUNDING", default_value_t = 1_000_000)]
     pub funding: u64,
+    /// Loopback port of the quote service (0: any free port).
+    #[arg(long, env = "DEVNET_QUOTE_SERVICE_PORT", default_value_t = 8001)]
+    pub quote_service_port: u16,
+    /// Pricing policy for the quote service (TOML); default: its built-in policy. Its
+    /// `epoch_duration_slots` and `validity_slots` are set to the devnet's epoch duration and
+    /// claim window either way.
+    #[arg(long, env = "DEVNET_QUOTE_POLICY")]
+    pub quote_policy: Option<PathBuf>,
     /// Also write the endpoints, addresses and keys as JSON to this file.
     #[arg(long, env = "DEVNET_WRITE_DEPLOYMENT")]
     pub write_deployment: Option<PathBuf>,
@@ -84,6 +95,10 @@ pub struct Devnet {
     pub rollup: RollupConfig,
     /// The funded accounts.
     pub accounts: Vec<Account>,
+    /// Where the quote service listens.
+    pub quote_service: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    services: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Why the devnet could not start.
@@ -95,6 +110,18 @@ pub enum DevnetError {
     /// Deploying or funding failed.
     #[error("setting up the contracts: {0}")]
     L1(#[from] rollup_l1::L1Error),
+    /// A service could not start.
+    #[error("starting {service}: {reason}")]
+    Service {
+        /// Which service.
+        service: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn service_error(service: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> DevnetError {
+    move |e| DevnetError::Service { service, reason: e.to_string() }
 }
 
 impl Devnet {
@@ -124,7 +151,40 @@ impl Devnet {
         for account in &accounts[1..] {
             token.mint(account.address(), amount).await?;
         }
-        Ok(Self { anvil, deployment, rollup, accounts })
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut services = Vec::new();
+
+        let quote_config = quote_service::Config {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], config.quote_service_port)),
+            policy: config.quote_policy.clone(),
+            overrides: vec![
+                Override { path: vec!["epoch_duration_slots".into()], value: config.epoch_duration.to_string() },
+                Override { path: vec!["validity_slots".into()], value: config.claim_window_slots.to_string() },
+            ],
+            ..quote_service::Config::parse_from(["quote-service"])
+        };
+        let state =
+            quote_service::AppState::new(quote_config.clone()).map_err(|e| service_error("quote-service")(&e))?;
+        let listener = tokio::net::TcpListener::bind(quote_config.listen_addr)
+            .await
+            .map_err(|e| service_error("quote-service")(&format!("{}: {e}", quote_config.listen_addr)))?;
+        let quote_service = listener.local_addr().map_err(|e| service_error("quote-service")(&e))?;
+        let until_stopped = wait_for_stop(stopped.clone());
+        services.push(tokio::spawn(async move {
+            if let Err(e) = quote_service::run(state, listener, until_stopped).await {
+                tracing::error!(error = %e, "quote service stopped");
+            }
+        }));
+
+        Ok(Self { anvil, deployment, rollup, accounts, quote_service, stop, services })
+    }
+
+    /// Stops the services (finishing requests in flight), then the L1.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for service in self.services {
+            let _ = service.await;
+        }
     }
 
     /// Where everything is, for people.
@@ -140,6 +200,11 @@ impl Devnet {
             out,
             "Time              {} s slots, {} slots per epoch, claim window {} slots, min bond {}",
             r.slot_duration, r.epoch_duration, r.claim_window_slots, r.min_bond_amount
+        );
+        let _ = writeln!(
+            out,
+            "Quote service     http://{}   (POST /quote, GET /policy, /metrics, /docs)",
+            self.quote_service
         );
         let _ = writeln!(out, "\nAccounts (anvil development keys, public knowledge: devnet only)");
         for account in &self.accounts {
@@ -166,6 +231,7 @@ impl Devnet {
             "epochDuration": self.rollup.epoch_duration,
             "claimWindowSlots": self.rollup.claim_window_slots,
             "minBondAmount": self.rollup.min_bond_amount.to_string(),
+            "quoteServiceUrl": format!("http://{}", self.quote_service),
             "accounts": accounts,
         })
     }
@@ -173,4 +239,8 @@ impl Devnet {
 
 fn hex_key(key: &PrivateKeySigner) -> String {
     format!("0x{}", alloy::primitives::hex::encode(key.to_bytes()))
+}
+
+async fn wait_for_stop(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }

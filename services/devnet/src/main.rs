@@ -19,6 +19,6 @@ async fn main() -> anyhow::Result<()> {
     println!("Running. Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     println!("Stopping.");
-    drop(devnet);
+    devnet.stop().await;
     Ok(())
 }

@@ -28,4 +28,18 @@ async fn starts_deploys_and_funds() {
     assert_eq!(json["accounts"].as_array().map(Vec::len), Some(devnet.accounts.len()));
     let summary = devnet.summary();
     assert!(summary.contains(&devnet.deployment.rollup.to_string()), "{summary}");
+
+    // The quote service answers, with the devnet's epoch length in its validity.
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/quote", devnet.quote_service))
+        .json(&serde_json::json!({"epochNumber": 2, "fromBlock": 1, "toBlock": 3, "txCount": 10, "totalFees": "1000000000000000000"}))
+        .send()
+        .await
+        .expect("quote service answers")
+        .json()
+        .await
+        .expect("json");
+    // Valid through the claim window of epoch 2: slots 9 and 10.
+    assert_eq!(answer["validUntilSlot"], "10", "{answer}");
+    devnet.stop().await;
 }

@@ -62,7 +62,12 @@ async fn serve(router: Router) -> anyhow::Result<SocketAddr> {
 }
 
 /// One connection sending requests back to back until `deadline`; returns latencies and errors.
-async fn connection(addr: SocketAddr, path: &'static str, body: &'static str, deadline: Instant) -> (Vec<Duration>, u64) {
+async fn connection(
+    addr: SocketAddr,
+    path: &'static str,
+    body: &'static str,
+    deadline: Instant,
+) -> (Vec<Duration>, u64) {
     let mut latencies = Vec::with_capacity(100_000);
     let mut errors = 0;
     let Ok(stream) = tokio::net::TcpStream::connect(addr).await else { return (latencies, 1) };
