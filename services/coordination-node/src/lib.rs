@@ -1,0 +1,2 @@
+//! The coordination node.
+pub mod store;

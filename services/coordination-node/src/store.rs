@@ -1,0 +1,700 @@
+//! The node's storage: quotes and its view of L1, behind one repository with two backends,
+//! PostgreSQL (`DATABASE_URL`) and an embedded SQLite file, on the same SQL through sqlx's `Any`
+//! driver. Every write that acknowledges something to a client is committed before it returns.
+
+use std::{
+    str::FromStr,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use alloy::primitives::{Address, B256, U256};
+use epoch_quote::{EpochProofQuote, QuoteSignature, SignedEpochProofQuote};
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+};
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the operation.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Which database holds the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// An embedded SQLite file.
+    Sqlite,
+}
+
+/// Where a quote is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuoteStatus {
+    /// Valid and claimable as far as the node knows.
+    Pending,
+    /// Named by the claim on L1.
+    Claimed,
+    /// Can no longer be claimed (past `validUntilSlot`, or another quote was claimed, or its
+    /// epoch was proven or pruned without it).
+    Expired,
+    /// Replaced by a newer quote from the same prover for the same epoch.
+    Superseded,
+    /// Claimed, and the epoch was proven: the prover was paid.
+    Proven,
+    /// Claimed, and the epoch was not proven in time: the bond was slashed.
+    Slashed,
+}
+
+impl QuoteStatus {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Claimed => "claimed",
+            Self::Expired => "expired",
+            Self::Superseded => "superseded",
+            Self::Proven => "proven",
+            Self::Slashed => "slashed",
+        }
+    }
+}
+
+impl FromStr for QuoteStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "claimed" => Self::Claimed,
+            "expired" => Self::Expired,
+            "superseded" => Self::Superseded,
+            "proven" => Self::Proven,
+            "slashed" => Self::Slashed,
+            other => return Err(StoreError::Corrupt(format!("quote status {other:?}"))),
+        })
+    }
+}
+
+/// A stored quote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteRecord {
+    /// Arrival order (earlier is smaller).
+    pub seq: i64,
+    /// The quote's id (its EIP-712 digest).
+    pub id: B256,
+    /// The signed quote.
+    pub quote: SignedEpochProofQuote,
+    /// Its lifecycle status.
+    pub status: QuoteStatus,
+    /// When the node stored it (ms since the Unix epoch).
+    pub received_at_ms: i64,
+}
+
+/// What storing a quote came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored (committed); older pending quotes of the same prover and epoch are now superseded.
+    Stored {
+        /// Ids of the quotes it superseded.
+        superseded: Vec<B256>,
+    },
+    /// A quote with this id was already stored.
+    AlreadyStored,
+    /// The epoch already holds the most pending quotes the node keeps for one epoch.
+    EpochFull,
+}
+
+/// An epoch with blocks, as the node saw it on L1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochRecord {
+    /// The epoch number.
+    pub epoch: u64,
+    /// First L2 block.
+    pub init_block: u64,
+    /// Last L2 block (inclusive).
+    pub final_block: u64,
+    /// Number of blocks.
+    pub block_count: u64,
+    /// Transactions in them.
+    pub tx_count: u64,
+    /// Sum of their fees.
+    pub total_fees: U256,
+    /// Proven on L1.
+    pub proven: bool,
+    /// Rolled back by a prune (and no blocks since).
+    pub pruned: bool,
+}
+
+/// An L2 block as proposed on L1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L2BlockRecord {
+    /// Block number.
+    pub number: u64,
+    /// Its epoch.
+    pub epoch: u64,
+    /// Its slot.
+    pub slot: u64,
+    /// Its proposer.
+    pub proposer: Address,
+    /// Transactions.
+    pub tx_count: u64,
+    /// Fees.
+    pub fees: U256,
+    /// Archive root after it.
+    pub archive: B256,
+    /// The L1 block that carried the proposal.
+    pub l1_block: u64,
+}
+
+/// A claim seen on L1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRecord {
+    /// The claimed epoch.
+    pub epoch: u64,
+    /// The claimed quote.
+    pub quote_id: B256,
+    /// The prover whose bond is staked.
+    pub bond_provider: Address,
+    /// The proposer that claimed.
+    pub proposer: Address,
+    /// The bond.
+    pub bond_amount: U256,
+    /// The fee.
+    pub basis_point_fee: u32,
+    /// Slot of the claim.
+    pub claimed_at_slot: u64,
+    /// L1 block of the claim.
+    pub l1_block: u64,
+    /// L1 transaction of the claim.
+    pub l1_tx: B256,
+}
+
+/// One L1 event, applied in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainEvent {
+    /// An L2 block was proposed.
+    BlockProposed(L2BlockRecord),
+    /// An epoch was claimed.
+    Claimed(ClaimRecord),
+    /// An epoch was proven.
+    Proven {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// A claimed bond was slashed.
+    Slashed {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// An epoch's blocks were rolled back.
+    EpochPruned {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// The pending chain was rolled back to `proven_block`.
+    Pruned {
+        /// The proven tip it was rolled back to.
+        proven_block: u64,
+    },
+}
+
+/// Where the watcher is, and the chain as of that L1 block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainCursor {
+    /// Last L1 block processed.
+    pub l1_block: u64,
+    /// Its hash.
+    pub l1_hash: B256,
+    /// Its timestamp.
+    pub l1_timestamp: u64,
+    /// Proven L2 tip.
+    pub proven_block: u64,
+    /// Pending L2 tip.
+    pub pending_block: u64,
+}
+
+/// What one watcher step writes, in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainUpdate {
+    /// Events, in chain order.
+    pub events: Vec<ChainEvent>,
+    /// Escrow deposits read at the new cursor block.
+    pub deposits: Vec<(Address, U256)>,
+    /// Hashes of the L1 blocks processed, for reorg detection.
+    pub l1_blocks: Vec<(u64, B256)>,
+    /// Quotes valid until a slot before this one are expired.
+    pub current_slot: u64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn uint(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("{what}: {text:?}")))
+}
+
+/// The repository: one pool, the same queries on either backend.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The columns [`Store::quote_from_row`] reads.
+macro_rules! quote_columns {
+    () => {
+        "seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, basis_point_fee, \
+         bond_amount, valid_until_slot, signature, status, received_at_ms"
+    };
+}
+
+impl Store {
+    /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(3));
+        let pool = match backend {
+            // One writer at a time is what SQLite allows; a single connection also keeps the
+            // embedded store free of "database is locked" errors.
+            Backend::Sqlite => options.max_connections(1).connect(url).await?,
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        let store = Self { pool, backend };
+        match backend {
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
+        }
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool (for the watcher's advisory lock).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Stores a validated quote (committed before returning), superseding older pending quotes
+    /// of the same prover and epoch, unless it is already stored or the epoch is full.
+    pub async fn insert_quote(
+        &self,
+        id: B256,
+        quote: &SignedEpochProofQuote,
+        per_epoch_cap: u32,
+    ) -> Result<InsertOutcome, StoreError> {
+        let q = &quote.quote;
+        let epoch = int(q.epoch_number.saturating_to());
+        let id_text = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        if sqlx::query("SELECT 1 FROM quotes WHERE id = $1").bind(&id_text).fetch_optional(&mut *tx).await?.is_some() {
+            return Ok(InsertOutcome::AlreadyStored);
+        }
+        let pending: i64 = sqlx::query("SELECT COUNT(*) FROM quotes WHERE epoch = $1 AND status = 'pending'")
+            .bind(epoch)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if pending >= i64::from(per_epoch_cap) {
+            return Ok(InsertOutcome::EpochFull);
+        }
+        let now = now_ms();
+        let prover = q.prover.to_string();
+        let superseded: Vec<AnyRow> = sqlx::query(
+            "UPDATE quotes SET status = 'superseded', status_changed_at_ms = $1 \
+             WHERE prover = $2 AND epoch = $3 AND status = 'pending' RETURNING id",
+        )
+        .bind(now)
+        .bind(&prover)
+        .bind(epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, \
+             basis_point_fee, bond_amount, valid_until_slot, valid_until_slot_u64, signature, status, received_at_ms, \
+             status_changed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $13) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id_text)
+        .bind(&prover)
+        .bind(epoch)
+        .bind(int(q.epoch_init_block.saturating_to()))
+        .bind(int(q.epoch_final_block.saturating_to()))
+        .bind(q.total_fees.to_string())
+        .bind(q.rollup_address.to_string())
+        .bind(i64::from(q.basis_point_fee))
+        .bind(q.bond_amount.to_string())
+        .bind(q.valid_until_slot.to_string())
+        .bind(int(q.valid_until_slot.saturating_to()))
+        .bind(quote.signature.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // Stored concurrently by another request: nothing of ours to commit.
+            return Ok(InsertOutcome::AlreadyStored);
+        }
+        tx.commit().await?;
+        let superseded = superseded
+            .iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from).and_then(|t| parse("quote id", &t)))
+            .collect::<Result<_, _>>()?;
+        Ok(InsertOutcome::Stored { superseded })
+    }
+
+    fn quote_from_row(row: &AnyRow) -> Result<QuoteRecord, StoreError> {
+        let text = |name: &str| row.try_get::<String, _>(name).map_err(StoreError::from);
+        let number = |name: &str| row.try_get::<i64, _>(name).map_err(StoreError::from);
+        let quote = EpochProofQuote {
+            prover: parse("prover", &text("prover")?)?,
+            epoch_number: U256::from(uint(number("epoch")?)),
+            epoch_init_block: U256::from(uint(number("epoch_init_block")?)),
+            epoch_final_block: U256::from(uint(number("epoch_final_block")?)),
+            total_fees: parse("total_fees", &text("total_fees")?)?,
+            rollup_address: parse("rollup_address", &text("rollup_address")?)?,
+            basis_point_fee: u32::try_from(number("basis_point_fee")?)
+                .map_err(|_| StoreError::Corrupt("basis_point_fee".into()))?,
+            bond_amount: parse("bond_amount", &text("bond_amount")?)?,
+            valid_until_slot: parse("valid_until_slot", &text("valid_until_slot")?)?,
+        };
+        let signature = QuoteSignature::from_hex(&text("signature")?)
+            .map_err(|e| StoreError::Corrupt(format!("signature: {e}")))?;
+        Ok(QuoteRecord {
+            seq: number("seq")?,
+            id: parse("id", &text("id")?)?,
+            quote: SignedEpochProofQuote { quote, signature },
+            status: text("status")?.parse()?,
+            received_at_ms: number("received_at_ms")?,
+        })
+    }
+
+    /// The quote with this id.
+    pub async fn quote(&self, id: B256) -> Result<Option<QuoteRecord>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", quote_columns!(), " FROM quotes WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::quote_from_row).transpose()
+    }
+
+    /// The quotes of `epoch` with `status`, best first (lowest fee, then earliest received).
+    pub async fn quotes_of_epoch(&self, epoch: u64, status: QuoteStatus) -> Result<Vec<QuoteRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            quote_columns!(),
+            " FROM quotes WHERE epoch = $1 AND status = $2 ORDER BY basis_point_fee, seq"
+        ))
+        .bind(int(epoch))
+        .bind(status.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::quote_from_row).collect()
+    }
+
+    /// Epoch `epoch`, if it has (or had) blocks.
+    pub async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven, pruned \
+             FROM epochs WHERE epoch = $1",
+        )
+        .bind(int(epoch))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> Result<EpochRecord, StoreError> {
+            Ok(EpochRecord {
+                epoch: uint(row.try_get("epoch")?),
+                init_block: uint(row.try_get("init_block")?),
+                final_block: uint(row.try_get("final_block")?),
+                block_count: uint(row.try_get("block_count")?),
+                tx_count: uint(row.try_get("tx_count")?),
+                total_fees: parse("total_fees", &row.try_get::<String, _>("total_fees")?)?,
+                proven: row.try_get::<i64, _>("proven")? != 0,
+                pruned: row.try_get::<i64, _>("pruned")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// The open claim (on an epoch neither proven nor slashed), if any.
+    pub async fn open_claim(&self) -> Result<Option<ClaimRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block, \
+             l1_tx FROM claims WHERE outcome = 'open' ORDER BY l1_block DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> Result<ClaimRecord, StoreError> {
+            Ok(ClaimRecord {
+                epoch: uint(row.try_get("epoch")?),
+                quote_id: parse("quote_id", &row.try_get::<String, _>("quote_id")?)?,
+                bond_provider: parse("bond_provider", &row.try_get::<String, _>("bond_provider")?)?,
+                proposer: parse("proposer", &row.try_get::<String, _>("proposer")?)?,
+                bond_amount: parse("bond_amount", &row.try_get::<String, _>("bond_amount")?)?,
+                basis_point_fee: u32::try_from(row.try_get::<i64, _>("basis_point_fee")?).unwrap_or(0),
+                claimed_at_slot: uint(row.try_get("claimed_at_slot")?),
+                l1_block: uint(row.try_get("l1_block")?),
+                l1_tx: parse("l1_tx", &row.try_get::<String, _>("l1_tx")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// `prover`'s escrow deposit as last read from L1.
+    pub async fn prover_deposit(&self, prover: Address) -> Result<Option<U256>, StoreError> {
+        let row = sqlx::query("SELECT deposit FROM provers WHERE address = $1")
+            .bind(prover.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse("deposit", &r.try_get::<String, _>(0)?)).transpose()
+    }
+
+    /// Records `prover`'s deposit as read at L1 block `l1_block` (older readings never win).
+    pub async fn set_prover_deposit(&self, prover: Address, deposit: U256, l1_block: u64) -> Result<(), StoreError> {
+        Self::upsert_deposit(&mut *self.pool.acquire().await?, prover, deposit, l1_block).await
+    }
+
+    async fn upsert_deposit(
+        conn: &mut sqlx::AnyConnection,
+        prover: Address,
+        deposit: U256,
+        l1_block: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO provers (address, deposit, l1_block) VALUES ($1, $2, $3) ON CONFLICT (address) DO UPDATE \
+             SET deposit = excluded.deposit, l1_block = excluded.l1_block WHERE provers.l1_block <= excluded.l1_block",
+        )
+        .bind(prover.to_string())
+        .bind(deposit.to_string())
+        .bind(int(l1_block))
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The watcher's cursor, if it has processed any block.
+    pub async fn cursor(&self) -> Result<Option<ChainCursor>, StoreError> {
+        let row = sqlx::query(
+            "SELECT l1_block, l1_hash, l1_timestamp, proven_block, pending_block FROM chain_cursor WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| -> Result<ChainCursor, StoreError> {
+            Ok(ChainCursor {
+                l1_block: uint(row.try_get("l1_block")?),
+                l1_hash: parse("l1_hash", &row.try_get::<String, _>("l1_hash")?)?,
+                l1_timestamp: uint(row.try_get("l1_timestamp")?),
+                proven_block: uint(row.try_get("proven_block")?),
+                pending_block: uint(row.try_get("pending_block")?),
+            })
+        })
+        .transpose()
+    }
+
+    /// The recorded hash of L1 block `number`, if the watcher processed it recently.
+    pub async fn l1_block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        let row = sqlx::query("SELECT hash FROM l1_blocks WHERE number = $1")
+            .bind(int(number))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse("l1 hash", &r.try_get::<String, _>(0)?)).transpose()
+    }
+
+    /// Applies one watcher step and moves the cursor, atomically.
+    pub async fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for event in &update.events {
+            apply_event(&mut tx, event, now).await?;
+        }
+        for (prover, deposit) in &update.deposits {
+            Self::upsert_deposit(&mut tx, *prover, *deposit, cursor.l1_block).await?;
+        }
+        for (number, hash) in &update.l1_blocks {
+            sqlx::query("INSERT INTO l1_blocks (number, hash) VALUES ($1, $2) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash")
+                .bind(int(*number))
+                .bind(hash.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Keep the last 256 block hashes: deeper reorgs than that are not expected on L1.
+        sqlx::query("DELETE FROM l1_blocks WHERE number < $1")
+            .bind(int(cursor.l1_block.saturating_sub(256)))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE quotes SET status = 'expired', status_changed_at_ms = $1 WHERE status = 'pending' \
+             AND valid_until_slot_u64 < $2",
+        )
+        .bind(now)
+        .bind(int(update.current_slot))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO chain_cursor (id, l1_block, l1_hash, l1_timestamp, proven_block, pending_block) \
+             VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET l1_block = excluded.l1_block, \
+             l1_hash = excluded.l1_hash, l1_timestamp = excluded.l1_timestamp, proven_block = excluded.proven_block, \
+             pending_block = excluded.pending_block",
+        )
+        .bind(int(cursor.l1_block))
+        .bind(cursor.l1_hash.to_string())
+        .bind(int(cursor.l1_timestamp))
+        .bind(int(cursor.proven_block))
+        .bind(int(cursor.pending_block))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn set_epoch_quotes(
+    tx: &mut sqlx::AnyConnection,
+    epoch: u64,
+    from: QuoteStatus,
+    to: QuoteStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE quotes SET status = $1, status_changed_at_ms = $2 WHERE epoch = $3 AND status = $4")
+        .bind(to.as_str())
+        .bind(now)
+        .bind(int(epoch))
+        .bind(from.as_str())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64) -> Result<(), StoreError> {
+    match event {
+        ChainEvent::BlockProposed(b) => {
+            sqlx::query(
+                "INSERT INTO l2_blocks (number, epoch, slot, proposer, tx_count, fees, archive, l1_block) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (number) DO UPDATE SET epoch = excluded.epoch, \
+                 slot = excluded.slot, proposer = excluded.proposer, tx_count = excluded.tx_count, \
+                 fees = excluded.fees, archive = excluded.archive, l1_block = excluded.l1_block",
+            )
+            .bind(int(b.number))
+            .bind(int(b.epoch))
+            .bind(int(b.slot))
+            .bind(b.proposer.to_string())
+            .bind(int(b.tx_count))
+            .bind(b.fees.to_string())
+            .bind(b.archive.to_string())
+            .bind(int(b.l1_block))
+            .execute(&mut *tx)
+            .await?;
+            refresh_epoch(tx, b.epoch).await?;
+        }
+        ChainEvent::Claimed(c) => {
+            sqlx::query(
+                "INSERT INTO claims (epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, \
+                 claimed_at_slot, l1_block, l1_tx, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open') \
+                 ON CONFLICT (epoch, l1_block, quote_id) DO NOTHING",
+            )
+            .bind(int(c.epoch))
+            .bind(c.quote_id.to_string())
+            .bind(c.bond_provider.to_string())
+            .bind(c.proposer.to_string())
+            .bind(c.bond_amount.to_string())
+            .bind(i64::from(c.basis_point_fee))
+            .bind(int(c.claimed_at_slot))
+            .bind(int(c.l1_block))
+            .bind(c.l1_tx.to_string())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE quotes SET status = 'claimed', status_changed_at_ms = $1 WHERE id = $2")
+                .bind(now)
+                .bind(c.quote_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            set_epoch_quotes(tx, c.epoch, QuoteStatus::Pending, QuoteStatus::Expired, now).await?;
+        }
+        ChainEvent::Proven { epoch } => {
+            sqlx::query("UPDATE epochs SET proven = 1 WHERE epoch = $1").bind(int(*epoch)).execute(&mut *tx).await?;
+            sqlx::query("UPDATE claims SET outcome = 'proven' WHERE epoch = $1 AND outcome = 'open'")
+                .bind(int(*epoch))
+                .execute(&mut *tx)
+                .await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Proven, now).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, now).await?;
+        }
+        ChainEvent::Slashed { epoch } => {
+            sqlx::query("UPDATE claims SET outcome = 'slashed' WHERE epoch = $1 AND outcome = 'open'")
+                .bind(int(*epoch))
+                .execute(&mut *tx)
+                .await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Slashed, now).await?;
+        }
+        ChainEvent::EpochPruned { epoch } => {
+            sqlx::query("UPDATE epochs SET pruned = 1 WHERE epoch = $1").bind(int(*epoch)).execute(&mut *tx).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, now).await?;
+        }
+        ChainEvent::Pruned { proven_block } => {
+            sqlx::query("DELETE FROM l2_blocks WHERE number > $1").bind(int(*proven_block)).execute(&mut *tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes an epoch's aggregate from its stored blocks (so a prune followed by new blocks in
+/// the same epoch starts it afresh).
+async fn refresh_epoch(tx: &mut sqlx::AnyConnection, epoch: u64) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT number, tx_count, fees FROM l2_blocks WHERE epoch = $1 ORDER BY number")
+        .bind(int(epoch))
+        .fetch_all(&mut *tx)
+        .await?;
+    let (mut init, mut last, mut txs, mut fees) = (u64::MAX, 0u64, 0u64, U256::ZERO);
+    for row in &rows {
+        let number = uint(row.try_get("number")?);
+        init = init.min(number);
+        last = last.max(number);
+        txs = txs.saturating_add(uint(row.try_get("tx_count")?));
+        fees = fees.saturating_add(parse("fees", &row.try_get::<String, _>("fees")?)?);
+    }
+    sqlx::query(
+        "INSERT INTO epochs (epoch, init_block, final_block, block_count, tx_count, total_fees, proven, pruned) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0) ON CONFLICT (epoch) DO UPDATE SET init_block = excluded.init_block, \
+         final_block = excluded.final_block, block_count = excluded.block_count, tx_count = excluded.tx_count, \
+         total_fees = excluded.total_fees, pruned = 0",
+    )
+    .bind(int(epoch))
+    .bind(int(init))
+    .bind(int(last))
+    .bind(int(rows.len() as u64))
+    .bind(int(txs))
+    .bind(fees.to_string())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

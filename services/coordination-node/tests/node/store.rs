@@ -1,0 +1,211 @@
+//! The repository behaves the same on PostgreSQL and SQLite.
+
+use alloy::primitives::{Address, B256, U256};
+use coordination_node::store::{
+    ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, InsertOutcome, L2BlockRecord, QuoteStatus, Store,
+};
+use epoch_quote::{EpochProofQuote, QuoteDomain, QuoteSigner, SignedEpochProofQuote};
+
+use crate::both_backends;
+
+const KEYS: [&str; 2] = [
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+];
+
+fn domain() -> QuoteDomain {
+    QuoteDomain::new(31337, Address::repeat_byte(0x42))
+}
+
+fn quote(key: usize, epoch: u64, fee: u32) -> (B256, SignedEpochProofQuote) {
+    let signer: QuoteSigner = KEYS[key].parse().expect("key");
+    let q = EpochProofQuote {
+        prover: signer.address(),
+        epoch_number: U256::from(epoch),
+        epoch_init_block: U256::from(1),
+        epoch_final_block: U256::from(2),
+        total_fees: U256::from(10_000),
+        rollup_address: domain().rollup(),
+        basis_point_fee: fee,
+        bond_amount: U256::from(5_000),
+        valid_until_slot: U256::from(10),
+    };
+    let signed = signer.sign(q, &domain());
+    (signed.id(&domain()), signed)
+}
+
+fn block(number: u64, epoch: u64, fees: u64) -> ChainEvent {
+    ChainEvent::BlockProposed(L2BlockRecord {
+        number,
+        epoch,
+        slot: epoch * 4 + number,
+        proposer: Address::repeat_byte(7),
+        tx_count: 3,
+        fees: U256::from(fees),
+        archive: B256::repeat_byte(number as u8),
+        l1_block: 100 + number,
+    })
+}
+
+fn cursor(l1_block: u64) -> ChainCursor {
+    ChainCursor { l1_block, l1_hash: B256::repeat_byte(1), l1_timestamp: 1_000, proven_block: 0, pending_block: 0 }
+}
+
+async fn apply(store: &Store, l1_block: u64, events: Vec<ChainEvent>) {
+    let update = ChainUpdate { events, ..ChainUpdate::default() };
+    store.apply(cursor(l1_block), &update).await.expect("applies");
+}
+
+async fn status(store: &Store, id: B256) -> QuoteStatus {
+    store.quote(id).await.expect("reads").expect("stored").status
+}
+
+both_backends!(a_quote_round_trips_and_is_stored_once, |store: Store, _url: String| async move {
+    let (id, signed) = quote(0, 3, 250);
+    assert_eq!(
+        store.insert_quote(id, &signed, 100).await.expect("stores"),
+        InsertOutcome::Stored { superseded: vec![] }
+    );
+    let record = store.quote(id).await.expect("reads").expect("found");
+    assert_eq!((record.id, record.quote, record.status), (id, signed, QuoteStatus::Pending));
+    assert_eq!(store.insert_quote(id, &signed, 100).await.expect("answers"), InsertOutcome::AlreadyStored);
+    assert_eq!(store.quote(B256::repeat_byte(9)).await.expect("reads"), None);
+});
+
+both_backends!(a_newer_quote_supersedes_the_provers_older_one, |store: Store, _url: String| async move {
+    let (old, old_quote) = quote(0, 3, 250);
+    let (other, other_quote) = quote(1, 3, 300);
+    let (new, new_quote) = quote(0, 3, 200);
+    store.insert_quote(old, &old_quote, 100).await.expect("stores");
+    store.insert_quote(other, &other_quote, 100).await.expect("stores");
+    assert_eq!(
+        store.insert_quote(new, &new_quote, 100).await.expect("stores"),
+        InsertOutcome::Stored { superseded: vec![old] }
+    );
+    assert_eq!(status(&store, old).await, QuoteStatus::Superseded);
+    assert_eq!(status(&store, other).await, QuoteStatus::Pending, "another prover's quote is untouched");
+    let best: Vec<B256> =
+        store.quotes_of_epoch(3, QuoteStatus::Pending).await.expect("reads").iter().map(|q| q.id).collect();
+    assert_eq!(best, vec![new, other], "lowest fee first");
+});
+
+both_backends!(the_per_epoch_cap_bounds_storage, |store: Store, _url: String| async move {
+    let (a, qa) = quote(0, 3, 250);
+    let (b, qb) = quote(1, 3, 260);
+    let (c, qc) = quote(1, 4, 260);
+    store.insert_quote(a, &qa, 1).await.expect("stores");
+    assert_eq!(store.insert_quote(b, &qb, 1).await.expect("answers"), InsertOutcome::EpochFull);
+    assert!(store.quote(b).await.expect("reads").is_none());
+    assert!(
+        matches!(store.insert_quote(c, &qc, 1).await.expect("answers"), InsertOutcome::Stored { .. }),
+        "other epochs are not full"
+    );
+});
+
+both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _url: String| async move {
+    apply(&store, 101, vec![block(1, 0, 3_000), block(2, 0, 7_000)]).await;
+    let epoch = store.epoch(0).await.expect("reads").expect("known");
+    assert_eq!((epoch.init_block, epoch.final_block, epoch.block_count, epoch.tx_count), (1, 2, 2, 6));
+    assert_eq!(epoch.total_fees, U256::from(10_000));
+    assert!(!epoch.proven && !epoch.pruned);
+
+    let (claimed, claimed_quote) = quote(0, 0, 250);
+    let (loser, loser_quote) = quote(1, 0, 300);
+    store.insert_quote(claimed, &claimed_quote, 100).await.expect("stores");
+    store.insert_quote(loser, &loser_quote, 100).await.expect("stores");
+    let claim = ClaimRecord {
+        epoch: 0,
+        quote_id: claimed,
+        bond_provider: claimed_quote.quote.prover,
+        proposer: Address::repeat_byte(7),
+        bond_amount: U256::from(5_000),
+        basis_point_fee: 250,
+        claimed_at_slot: 4,
+        l1_block: 110,
+        l1_tx: B256::repeat_byte(0xcc),
+    };
+    apply(&store, 110, vec![ChainEvent::Claimed(claim.clone())]).await;
+    assert_eq!(status(&store, claimed).await, QuoteStatus::Claimed);
+    assert_eq!(status(&store, loser).await, QuoteStatus::Expired);
+    assert_eq!(store.open_claim().await.expect("reads"), Some(claim));
+
+    apply(&store, 111, vec![ChainEvent::Proven { epoch: 0 }]).await;
+    assert_eq!(status(&store, claimed).await, QuoteStatus::Proven);
+    assert!(store.epoch(0).await.expect("reads").expect("known").proven);
+    assert_eq!(store.open_claim().await.expect("reads"), None);
+
+    // Epoch 1 is claimed, not proven, slashed and pruned; then new blocks start it afresh.
+    apply(&store, 120, vec![block(3, 1, 500)]).await;
+    let (q1, q1_quote) = quote(0, 1, 100);
+    store.insert_quote(q1, &q1_quote, 100).await.expect("stores");
+    let claim1 = ClaimRecord { epoch: 1, quote_id: q1, l1_block: 121, ..store_claim() };
+    apply(&store, 121, vec![ChainEvent::Claimed(claim1)]).await;
+    apply(
+        &store,
+        130,
+        vec![
+            ChainEvent::Slashed { epoch: 1 },
+            ChainEvent::EpochPruned { epoch: 1 },
+            ChainEvent::Pruned { proven_block: 2 },
+        ],
+    )
+    .await;
+    assert_eq!(status(&store, q1).await, QuoteStatus::Slashed);
+    assert!(store.epoch(1).await.expect("reads").expect("known").pruned);
+    apply(&store, 131, vec![block(3, 1, 900)]).await;
+    let epoch1 = store.epoch(1).await.expect("reads").expect("known");
+    assert_eq!((epoch1.block_count, epoch1.total_fees, epoch1.pruned), (1, U256::from(900), false));
+});
+
+fn store_claim() -> ClaimRecord {
+    ClaimRecord {
+        epoch: 0,
+        quote_id: B256::ZERO,
+        bond_provider: Address::repeat_byte(1),
+        proposer: Address::repeat_byte(2),
+        bond_amount: U256::from(1),
+        basis_point_fee: 1,
+        claimed_at_slot: 0,
+        l1_block: 0,
+        l1_tx: B256::ZERO,
+    }
+}
+
+both_backends!(the_cursor_deposits_and_expiry_persist, |store: Store, _url: String| async move {
+    assert_eq!(store.cursor().await.expect("reads"), None);
+    let (q, signed) = quote(0, 3, 250);
+    store.insert_quote(q, &signed, 100).await.expect("stores");
+    let prover = signed.quote.prover;
+    let update = ChainUpdate {
+        events: vec![],
+        deposits: vec![(prover, U256::from(50_000))],
+        l1_blocks: vec![(200, B256::repeat_byte(2))],
+        current_slot: 10,
+    };
+    let at = ChainCursor {
+        l1_block: 200,
+        l1_hash: B256::repeat_byte(2),
+        l1_timestamp: 5_000,
+        proven_block: 4,
+        pending_block: 6,
+    };
+    store.apply(at, &update).await.expect("applies");
+    assert_eq!(store.cursor().await.expect("reads"), Some(at));
+    assert_eq!(store.prover_deposit(prover).await.expect("reads"), Some(U256::from(50_000)));
+    assert_eq!(store.l1_block_hash(200).await.expect("reads"), Some(B256::repeat_byte(2)));
+    assert_eq!(status(&store, q).await, QuoteStatus::Pending, "valid through slot 10");
+    // An older reading never overwrites a newer one.
+    store.set_prover_deposit(prover, U256::from(1), 150).await.expect("writes");
+    assert_eq!(store.prover_deposit(prover).await.expect("reads"), Some(U256::from(50_000)));
+    let later = ChainUpdate { current_slot: 11, ..ChainUpdate::default() };
+    store.apply(ChainCursor { l1_block: 201, ..at }, &later).await.expect("applies");
+    assert_eq!(status(&store, q).await, QuoteStatus::Expired);
+});
+
+both_backends!(a_stored_quote_survives_a_restart, |store: Store, url: String| async move {
+    let (id, signed) = quote(0, 3, 250);
+    store.insert_quote(id, &signed, 100).await.expect("stores");
+    drop(store);
+    let reopened = Store::connect(&url).await.expect("reconnects; migrations already applied");
+    assert_eq!(reopened.quote(id).await.expect("reads").map(|q| q.quote), Some(signed));
+});
