@@ -63,6 +63,12 @@ impl EscrowContract {
         Ok(self.instance.deposits(prover).call().await?)
     }
 
+    /// `prover`'s deposit as of L1 block `block` (what a watcher that processed up to `block`
+    /// should record).
+    pub async fn deposit_of_at(&self, prover: Address, block: u64) -> Result<U256, L1Error> {
+        Ok(self.instance.deposits(prover).block(block.into()).call().await?)
+    }
+
     /// `prover`'s bonds currently staked by claims.
     pub async fn staked_of(&self, prover: Address) -> Result<U256, L1Error> {
         Ok(self.instance.staked(prover).call().await?)

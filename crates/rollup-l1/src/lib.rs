@@ -6,6 +6,7 @@
 
 pub mod bindings;
 pub mod devchain;
+pub mod testkit;
 
 mod deploy;
 mod error;

@@ -1,159 +1,14 @@
 //! The contracts on a real anvil, one chain per test: every claim rule's rejection with its
 //! decoded error, and the paths that move money (claim, proof, prune, slash, withdraw).
 
-use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
-    signers::local::PrivateKeySigner,
-    sol_types::SolValue,
-};
-use epoch_quote::{EpochProofQuote, QuoteSigner, SignedEpochProofQuote};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use epoch_quote::EpochProofQuote;
 use rollup_l1::{
-    DeployParams, Deployment, EpochState, EscrowContract, L1Error, RollupConfig, RollupContract, TokenContract,
+    EpochState, L1Error,
     bindings::{ProofCommitmentEscrow::ProofCommitmentEscrowErrors as EscrowErr, Rollup::RollupErrors as Err},
-    deploy,
     devchain::Anvil,
+    testkit::{BOND, DEPOSIT, FEE_BPS, MIN_BOND, TestChain, params},
 };
-
-const DEPOSIT: u64 = 50_000;
-const BOND: u64 = 5_000;
-const FEE_BPS: u32 = 500;
-const MIN_BOND: u64 = 1_000;
-const WITHDRAW_DELAY: u64 = 3_600;
-
-/// One participant: its keys and the contracts as seen through its wallet.
-struct Actor {
-    key: PrivateKeySigner,
-    signer: QuoteSigner,
-    rollup: RollupContract,
-    escrow: EscrowContract,
-    token: TokenContract,
-}
-
-impl Actor {
-    fn address(&self) -> Address {
-        self.key.address()
-    }
-}
-
-struct Chain {
-    anvil: Anvil,
-    config: RollupConfig,
-    deployment: Deployment,
-    proposer: Actor,
-    /// A second proposer, for fee splits.
-    proposer2: Actor,
-    prover: Actor,
-    prover2: Actor,
-}
-
-fn params() -> DeployParams {
-    DeployParams {
-        slot_duration: 100,
-        epoch_duration: 4,
-        claim_window_slots: 2,
-        min_bond_amount: U256::from(MIN_BOND),
-        withdraw_delay: WITHDRAW_DELAY,
-        ..DeployParams::default()
-    }
-}
-
-impl Chain {
-    async fn start() -> Self {
-        Self::start_with(params()).await
-    }
-
-    async fn start_with(params: DeployParams) -> Self {
-        let anvil = Anvil::spawn().await.expect("anvil starts");
-        let deployer = anvil.wallet_provider(&Anvil::dev_key(0));
-        let deployment = deploy(&deployer, &params).await.expect("deploys");
-        let config = RollupContract::new(deployment.rollup, deployer.clone()).config().await.expect("config");
-        let minter = TokenContract::new(deployment.token, deployer);
-        let actor = |index| {
-            let key = Anvil::dev_key(index);
-            let provider = anvil.wallet_provider(&key);
-            Actor {
-                signer: QuoteSigner::from_bytes(key.to_bytes().0).expect("key"),
-                rollup: RollupContract::new(deployment.rollup, provider.clone()),
-                escrow: EscrowContract::new(deployment.escrow, provider.clone()),
-                token: TokenContract::new(deployment.token, provider),
-                key,
-            }
-        };
-        let chain = Self {
-            proposer: actor(3),
-            proposer2: actor(4),
-            prover: actor(1),
-            prover2: actor(2),
-            config,
-            deployment,
-            anvil,
-        };
-        for actor in [&chain.proposer, &chain.proposer2, &chain.prover, &chain.prover2] {
-            minter.mint(actor.address(), U256::from(1_000_000u64)).await.expect("mint");
-        }
-        for proposer in [&chain.proposer, &chain.proposer2] {
-            proposer.token.approve(deployment.rollup, U256::MAX).await.expect("approve rollup");
-        }
-        for prover in [&chain.prover, &chain.prover2] {
-            prover.token.approve(deployment.escrow, U256::MAX).await.expect("approve escrow");
-            prover.escrow.deposit(U256::from(DEPOSIT)).await.expect("deposit");
-        }
-        chain
-    }
-
-    /// Mines a block one second into `slot`, so the next calls happen in that slot.
-    async fn warp_to_slot(&self, slot: u64) {
-        self.anvil.warp_to(self.config.slot_start(slot) + 1).await.expect("warp");
-    }
-
-    async fn propose_at(&self, who: &Actor, slot: u64, tx_count: u64, fees: u64) {
-        self.warp_to_slot(slot).await;
-        who.rollup.propose(tx_count, U256::from(fees), keccak256(slot.to_be_bytes())).await.expect("propose");
-    }
-
-    /// Blocks in slots 1 and 2 of epoch 0 (two proposers, fees 3000 and 7000), then the clock at
-    /// the first slot of its claim window.
-    async fn epoch_zero_ready_to_claim(&self) {
-        self.propose_at(&self.proposer, 1, 3, 3_000).await;
-        self.propose_at(&self.proposer2, 2, 5, 7_000).await;
-        self.warp_to_slot(self.config.claim_window(0).0).await;
-    }
-
-    /// A quote from `prover` that matches epoch `epoch` on L1 and is valid through its window.
-    async fn quote(&self, prover: &Actor, epoch: u64) -> EpochProofQuote {
-        let e = self.proposer.rollup.epoch(epoch).await.expect("epoch");
-        EpochProofQuote {
-            prover: prover.address(),
-            epoch_number: U256::from(epoch),
-            epoch_init_block: U256::from(e.init_block),
-            epoch_final_block: U256::from(e.final_block),
-            total_fees: e.total_fees,
-            rollup_address: self.deployment.rollup,
-            basis_point_fee: FEE_BPS,
-            bond_amount: U256::from(BOND),
-            valid_until_slot: U256::from(self.config.claim_window(epoch).1),
-        }
-    }
-
-    fn sign(&self, prover: &Actor, quote: EpochProofQuote) -> SignedEpochProofQuote {
-        prover.signer.sign(quote, &self.config.quote_domain())
-    }
-
-    async fn claim(&self, quote: EpochProofQuote) -> Result<(), L1Error> {
-        let signed = self.sign(&self.prover, quote);
-        self.proposer.rollup.claim_epoch_proof_right(&signed).await.map(|_| ())
-    }
-
-    /// The devnet verifier's proof for `epoch`.
-    async fn proof(&self, epoch: u64) -> Bytes {
-        let inputs = self.proposer.rollup.epoch_proof_public_inputs(epoch).await.expect("inputs");
-        Bytes::from(keccak256((U256::from(epoch), inputs).abi_encode_params()).to_vec())
-    }
-
-    async fn balance(&self, who: Address) -> U256 {
-        self.proposer.token.balance_of(who).await.expect("balance")
-    }
-}
 
 /// The rollup error a failed call reverted with.
 fn rollup_error<T: std::fmt::Debug>(result: Result<T, L1Error>) -> Err {
@@ -168,7 +23,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn nothing_to_prove() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.warp_to_slot(5).await;
         let quote = chain.quote(&chain.prover, 0).await;
         assert!(matches!(rollup_error(chain.claim(quote).await), Err::NoEpochToProve(_)));
@@ -176,7 +31,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn signature_by_someone_other_than_the_prover() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let quote = chain.quote(&chain.prover, 0).await;
         let forged = chain.sign(&chain.prover2, quote);
@@ -187,7 +42,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn high_s_twin_of_a_valid_signature() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let quote = chain.quote(&chain.prover, 0).await;
         let signed = chain.sign(&chain.prover, quote);
@@ -204,7 +59,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn malformed_signatures() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let quote = chain.quote(&chain.prover, 0).await;
         let signed = chain.sign(&chain.prover, quote);
@@ -220,7 +75,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn wrong_rollup_address() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.rollup_address = Address::repeat_byte(0xab);
@@ -231,7 +86,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn expired() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         let (first, _) = chain.config.claim_window(0);
@@ -243,7 +98,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn fee_over_10000_basis_points() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.basis_point_fee = 10_001;
@@ -256,7 +111,7 @@ mod claim_rejections {
         let mut p = params();
         let chosen = Anvil::dev_key(3).address();
         p.proposers = vec![chosen];
-        let chain = Chain::start_with(p).await;
+        let chain = TestChain::start_with(p).await;
         chain.epoch_zero_ready_to_claim_by(&chain.proposer).await;
         let quote = chain.quote(&chain.prover, 0).await;
         let signed = chain.sign(&chain.prover, quote);
@@ -269,7 +124,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn not_the_oldest_unproven_epoch() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.epoch_number = U256::from(1);
@@ -279,7 +134,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn block_range_differs_from_the_epochs() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         // A prover that priced the epoch after its first block only.
         let mut quote = chain.quote(&chain.prover, 0).await;
@@ -297,7 +152,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn fees_differ_from_the_epochs() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.total_fees = U256::from(3_000);
@@ -310,7 +165,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn before_the_claim_window() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.propose_at(&chain.proposer, 1, 3, 3_000).await;
         chain.warp_to_slot(3).await;
         let quote = chain.quote(&chain.prover, 0).await;
@@ -321,7 +176,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn already_claimed() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         chain.claim(chain.quote(&chain.prover, 0).await).await.expect("first claim");
         let second = chain.sign(&chain.prover2, chain.quote(&chain.prover2, 0).await);
@@ -332,7 +187,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn bond_below_the_minimum() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.bond_amount = U256::from(MIN_BOND - 1);
@@ -342,7 +197,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn bond_above_the_deposit() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.bond_amount = U256::from(DEPOSIT + 1);
@@ -356,7 +211,7 @@ mod claim_rejections {
 
     #[tokio::test]
     async fn simulation_reports_the_same_error_without_a_transaction() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let mut quote = chain.quote(&chain.prover, 0).await;
         quote.bond_amount = U256::from(MIN_BOND - 1);
@@ -369,20 +224,12 @@ mod claim_rejections {
     }
 }
 
-impl Chain {
-    async fn epoch_zero_ready_to_claim_by(&self, proposer: &Actor) {
-        self.propose_at(proposer, 1, 3, 3_000).await;
-        self.propose_at(proposer, 2, 5, 7_000).await;
-        self.warp_to_slot(self.config.claim_window(0).0).await;
-    }
-}
-
 mod money {
     use super::*;
 
     #[tokio::test]
     async fn a_claim_stakes_the_bond_and_records_the_claim() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let quote = chain.quote(&chain.prover, 0).await;
         let signed = chain.sign(&chain.prover, quote);
@@ -404,7 +251,7 @@ mod money {
 
     #[tokio::test]
     async fn a_proof_returns_the_bond_pays_the_prover_and_the_rest_to_the_proposers() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         chain.claim(chain.quote(&chain.prover, 0).await).await.expect("claims");
         let before = (
@@ -433,7 +280,7 @@ mod money {
 
     #[tokio::test]
     async fn rounding_dust_goes_to_the_last_blocks_proposer_and_nothing_is_lost() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.propose_at(&chain.proposer, 1, 1, 3_333).await;
         chain.propose_at(&chain.proposer2, 2, 1, 6_668).await;
         chain.warp_to_slot(4).await;
@@ -449,7 +296,7 @@ mod money {
 
     #[tokio::test]
     async fn an_open_epoch_cannot_be_proven() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.propose_at(&chain.proposer, 1, 1, 1_000).await;
         let err = rollup_error(chain.prover.rollup.submit_epoch_proof(0, chain.proof(0).await).await);
         assert!(matches!(err, Err::EpochNotComplete(_)), "{err:?}");
@@ -458,7 +305,7 @@ mod money {
 
     #[tokio::test]
     async fn an_unproven_claimed_epoch_is_pruned_and_its_bond_slashed() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         chain.claim(chain.quote(&chain.prover, 0).await).await.expect("claims");
         let proposer_before = chain.balance(chain.proposer.address()).await;
@@ -486,7 +333,7 @@ mod money {
 
     #[tokio::test]
     async fn an_unclaimed_epoch_is_pruned_after_its_claim_window() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.propose_at(&chain.proposer, 1, 3, 3_000).await;
         chain.warp_to_slot(5).await;
         assert!(!chain.proposer.rollup.can_prune().await.expect("read"), "the window's last slot");
@@ -504,7 +351,7 @@ mod money {
 
     #[tokio::test]
     async fn a_claim_works_again_after_a_prune() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         chain.claim(chain.quote(&chain.prover, 0).await).await.expect("claims");
         chain.warp_to_slot(8).await;
@@ -528,7 +375,7 @@ mod money {
     async fn propose_rules() {
         let mut p = params();
         p.proposers = vec![Anvil::dev_key(3).address(), Anvil::dev_key(4).address()];
-        let chain = Chain::start_with(p).await;
+        let chain = TestChain::start_with(p).await;
         // Slot 1 belongs to the second proposer (slot % 2).
         chain.warp_to_slot(1).await;
         let err = rollup_error(chain.proposer.rollup.propose(1, U256::from(1), B256::ZERO).await);
@@ -552,7 +399,7 @@ mod escrow {
 
     #[tokio::test]
     async fn withdrawals_wait_for_the_delay() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         let escrow = &chain.prover.escrow;
         assert!(matches!(escrow_error(escrow.execute_withdraw().await), EscrowErr::NoWithdrawRequest(_)));
         escrow.start_withdraw(U256::from(10_000)).await.expect("requests");
@@ -569,7 +416,7 @@ mod escrow {
 
     #[tokio::test]
     async fn a_newer_request_replaces_the_older_one_and_restarts_the_delay() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         let escrow = &chain.prover.escrow;
         escrow.start_withdraw(U256::from(10_000)).await.expect("requests");
         let first = escrow.withdraw_request(chain.prover.address()).await.expect("read").expect("pending");
@@ -588,7 +435,7 @@ mod escrow {
 
     #[tokio::test]
     async fn a_staked_bond_cannot_be_withdrawn() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         let escrow = &chain.prover.escrow;
         escrow.start_withdraw(U256::from(DEPOSIT)).await.expect("requests everything");
         chain.epoch_zero_ready_to_claim().await;
@@ -612,7 +459,7 @@ mod escrow {
 
     #[tokio::test]
     async fn only_the_rollup_moves_bonds() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         let escrow = rollup_l1::bindings::ProofCommitmentEscrow::new(
             chain.deployment.escrow,
             chain.anvil.wallet_provider(&chain.prover.key),
@@ -631,7 +478,7 @@ mod digest {
     /// values alike.
     #[tokio::test]
     async fn contract_digest_equals_the_quote_librarys() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         let domain = chain.config.quote_domain();
         let base = EpochProofQuote {
             prover: chain.prover.address(),
@@ -676,7 +523,7 @@ mod digest {
 
     #[tokio::test]
     async fn the_contract_accepts_v_as_0_or_1() {
-        let chain = Chain::start().await;
+        let chain = TestChain::start().await;
         chain.epoch_zero_ready_to_claim().await;
         let quote = chain.quote(&chain.prover, 0).await;
         let mut bytes = *chain.sign(&chain.prover, quote).signature.as_bytes();

@@ -1,0 +1,199 @@
+//! Taking a quote: every check the L1 would make when the quote is claimed, made against the
+//! node's view of L1, each failure with its own stable code; then durable storage.
+
+use alloy::primitives::{B256, U256};
+use axum::http::StatusCode;
+use epoch_quote::{QuoteJsonError, SignedEpochProofQuote, VerifyError};
+use rollup_l1::{EscrowContract, RollupConfig};
+use service_kit::ApiError;
+
+use crate::{
+    AppState,
+    store::{InsertOutcome, StoreError},
+};
+
+/// What taking a quote came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Newly stored (committed).
+    Stored(B256),
+    /// Already stored before.
+    Known(B256),
+}
+
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// The answer when the database cannot be used: the quote was not stored.
+pub(crate) fn database_unavailable(error: &StoreError) -> ApiError {
+    tracing::warn!(%error, "database unavailable");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the node's database is unavailable; retry")
+}
+
+fn chain_unavailable(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "chain_view_unavailable",
+        format!("the node's view of L1 is not ready: {why}; retry"),
+    )
+}
+
+/// Parses the body into a signed quote, naming the field at fault.
+fn parse(body: &[u8]) -> Result<SignedEpochProofQuote, ApiError> {
+    SignedEpochProofQuote::from_json(body).map_err(|e| match &e {
+        QuoteJsonError::Syntax(_) => ApiError::bad_request(e.code(), e.to_string()),
+        QuoteJsonError::Field(field) => {
+            let status = if e.code() == "invalid_signature" {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            ApiError::new(status, e.code(), e.to_string()).with_field(field.field)
+        }
+    })
+}
+
+/// Validates and stores the quote in `body`.
+pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
+    let signed = parse(body)?;
+    let config = state.rollup_config().ok_or_else(|| chain_unavailable("the L1 has not been reached yet"))?;
+    let id = check_signature_and_rollup(&signed, &config)?;
+
+    let store = &state.store;
+    // An already stored quote is answered as such, whatever the chain did since.
+    if store.quote(id).await.map_err(|e| database_unavailable(&e))?.is_some() {
+        return Ok(Accepted::Known(id));
+    }
+    let cursor = store
+        .cursor()
+        .await
+        .map_err(|e| database_unavailable(&e))?
+        .ok_or_else(|| chain_unavailable("the L1 watcher has not processed a block yet"))?;
+    let q = &signed.quote;
+    let current_slot = config.slot_at(cursor.l1_timestamp);
+    let current_epoch = config.epoch_at_slot(current_slot);
+    let epoch_number = q.epoch_number.saturating_to::<u64>();
+    if q.epoch_number >= U256::from(current_epoch) {
+        return Err(unprocessable(
+            "epoch_not_complete",
+            format!("epoch {} has not ended (the L1 is in epoch {current_epoch})", q.epoch_number),
+        ));
+    }
+    let epoch = store
+        .epoch(epoch_number)
+        .await
+        .map_err(|e| database_unavailable(&e))?
+        .ok_or_else(|| unprocessable("epoch_not_found", format!("epoch {epoch_number} has no blocks on L1")))?;
+    if epoch.proven {
+        return Err(unprocessable("epoch_proven", format!("epoch {epoch_number} is already proven")));
+    }
+    if epoch.pruned {
+        return Err(unprocessable("epoch_pruned", format!("epoch {epoch_number} was pruned")));
+    }
+    if let Some(claim) = store.open_claim().await.map_err(|e| database_unavailable(&e))?
+        && claim.epoch == epoch_number
+    {
+        return Err(unprocessable(
+            "epoch_already_claimed",
+            format!("epoch {epoch_number} is already claimed with the quote of {}", claim.bond_provider),
+        ));
+    }
+    if q.epoch_init_block != U256::from(epoch.init_block)
+        || q.epoch_final_block != U256::from(epoch.final_block)
+        || q.total_fees != epoch.total_fees
+    {
+        return Err(unprocessable(
+            "epoch_mismatch",
+            format!(
+                "the quote is for blocks {}..={} with fees {}; epoch {epoch_number} on L1 is blocks {}..={} with fees {}",
+                q.epoch_init_block,
+                q.epoch_final_block,
+                q.total_fees,
+                epoch.init_block,
+                epoch.final_block,
+                epoch.total_fees
+            ),
+        ));
+    }
+    let (_, window_end) = config.claim_window(epoch_number);
+    if q.valid_until_slot < U256::from(current_slot) || current_slot > window_end {
+        return Err(unprocessable(
+            "quote_expired",
+            format!(
+                "the quote can no longer be claimed: slot {current_slot}, valid until slot {}, claim window ends at slot {window_end}",
+                q.valid_until_slot
+            ),
+        ));
+    }
+    if q.bond_amount < config.min_bond_amount {
+        return Err(unprocessable(
+            "bond_too_low",
+            format!("bond {} is below the rollup's minimum of {}", q.bond_amount, config.min_bond_amount),
+        ));
+    }
+    let deposit = prover_deposit(state, &config, q.prover, cursor.l1_block).await?;
+    if q.bond_amount > deposit {
+        return Err(unprocessable(
+            "insufficient_escrow",
+            format!("bond {} exceeds the prover's escrow deposit of {deposit}", q.bond_amount),
+        ));
+    }
+    match store.insert_quote(id, &signed, state.config.quotes_per_epoch).await.map_err(|e| database_unavailable(&e))? {
+        InsertOutcome::Stored { superseded } => {
+            tracing::info!(%id, prover = %q.prover, epoch = epoch_number, fee_bps = q.basis_point_fee, bond = %q.bond_amount, superseded = superseded.len(), "quote stored");
+            Ok(Accepted::Stored(id))
+        }
+        InsertOutcome::AlreadyStored => Ok(Accepted::Known(id)),
+        InsertOutcome::EpochFull => Err(unprocessable(
+            "epoch_full",
+            format!("epoch {epoch_number} already holds {} pending quotes", state.config.quotes_per_epoch),
+        )),
+    }
+}
+
+fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupConfig) -> Result<B256, ApiError> {
+    let domain = config.quote_domain();
+    let id = signed.id(&domain);
+    signed.verify_digest(id).map_err(|e| {
+        let message = match e {
+            VerifyError::WrongSigner { expected, recovered } => format!(
+                "the signature recovers to {recovered}, not to the prover {expected} (under the EIP-712 domain of rollup {} on chain {})",
+                config.address, config.chain_id
+            ),
+            VerifyError::Unrecoverable(e) => e.to_string(),
+        };
+        unprocessable("invalid_signature", message).with_field("signature")
+    })?;
+    if signed.quote.rollup_address != config.address {
+        return Err(unprocessable(
+            "wrong_rollup",
+            format!(
+                "the quote is for rollup {}; this node serves rollup {}",
+                signed.quote.rollup_address, config.address
+            ),
+        )
+        .with_field("rollupAddress"));
+    }
+    Ok(id)
+}
+
+/// The prover's deposit from the node's view, or read from L1 (and remembered) for a prover the
+/// watcher has not seen yet.
+async fn prover_deposit(
+    state: &AppState,
+    config: &RollupConfig,
+    prover: alloy::primitives::Address,
+    l1_block: u64,
+) -> Result<U256, ApiError> {
+    if let Some(deposit) = state.store.prover_deposit(prover).await.map_err(|e| database_unavailable(&e))? {
+        return Ok(deposit);
+    }
+    let escrow = EscrowContract::new(config.escrow, state.provider.clone());
+    let deposit = escrow.deposit_of_at(prover, l1_block).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot read an escrow deposit");
+        chain_unavailable("the L1 cannot be reached to read the prover's escrow deposit")
+    })?;
+    state.store.set_prover_deposit(prover, deposit, l1_block).await.map_err(|e| database_unavailable(&e))?;
+    Ok(deposit)
+}

@@ -1,0 +1,299 @@
+//! The L1 watcher: follows the rollup and escrow contracts' events block range by block range
+//! and writes the node's view of L1 (L2 blocks, epochs, claims, proofs, prunes, escrow deposits)
+//! with its cursor in one transaction per step, so a restart resumes exactly where it stopped.
+//!
+//! With PostgreSQL, replicas sharing a database elect one watcher with a session advisory lock;
+//! the others retry each poll and take over when the holder's connection goes away.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider},
+    rpc::types::{Filter, Log},
+    sol_types::SolEvent,
+};
+use rollup_l1::{EscrowContract, L1Error, RollupConfig, bindings::Rollup};
+use sqlx::pool::PoolConnection;
+
+use crate::store::{Backend, ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, L2BlockRecord, Store, StoreError};
+
+/// The advisory-lock key of the watcher ("pc-watch").
+const WATCHER_LOCK_KEY: i64 = 0x7063_2d77_6174_6368;
+
+/// Why a watcher step failed (the next poll tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The L1 node failed or is unreachable.
+    #[error(transparent)]
+    L1(#[from] L1Error),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The L1 node reports a block the watcher cannot read.
+    #[error("L1 block {0} is not available")]
+    MissingBlock(u64),
+    /// A block the watcher processed is no longer on the canonical chain.
+    #[error("L1 reorg below block {0}: recorded hash no longer canonical")]
+    Reorg(u64),
+}
+
+impl From<alloy::transports::TransportError> for WatchError {
+    fn from(e: alloy::transports::TransportError) -> Self {
+        Self::L1(e.into())
+    }
+}
+
+impl From<sqlx::Error> for WatchError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// The cursor after the step.
+    pub cursor: ChainCursor,
+    /// The L1 head when the step started.
+    pub head: u64,
+    /// Events written.
+    pub events: usize,
+}
+
+/// Follows L1 for one rollup.
+pub struct Watcher {
+    store: Store,
+    provider: DynProvider,
+    config: RollupConfig,
+    escrow: EscrowContract,
+    from_block: u64,
+    batch: u64,
+    /// The connection holding the advisory lock (a session lock lives as long as it does).
+    lock: Option<tokio::sync::Mutex<PoolConnection<sqlx::Any>>>,
+}
+
+impl Watcher {
+    /// A watcher for the rollup described by `config`, starting at L1 block `from_block` when
+    /// the database has no cursor yet, reading at most `batch` blocks per step.
+    pub fn new(store: Store, provider: DynProvider, config: RollupConfig, from_block: u64, batch: u64) -> Self {
+        let escrow = EscrowContract::new(config.escrow, provider.clone());
+        Self { store, provider, config, escrow, from_block, batch: batch.max(1), lock: None }
+    }
+
+    /// Takes (or confirms) the right to write: always with SQLite, through a session advisory
+    /// lock with PostgreSQL. Returns whether this watcher may write.
+    pub async fn acquire(&mut self) -> Result<bool, StoreError> {
+        if self.store.backend() == Backend::Sqlite {
+            return Ok(true);
+        }
+        if let Some(conn) = self.lock.as_ref() {
+            // Still holding it if the connection is alive.
+            let mut conn = conn.lock().await;
+            if sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok() {
+                return Ok(true);
+            }
+            drop(conn);
+            self.lock = None;
+        }
+        let mut conn = self.store.pool().acquire().await?;
+        let row = sqlx::query("SELECT CAST(pg_try_advisory_lock($1) AS INTEGER)")
+            .bind(WATCHER_LOCK_KEY)
+            .fetch_one(&mut *conn)
+            .await?;
+        let locked: i32 = sqlx::Row::try_get(&row, 0)?;
+        if locked == 1 {
+            self.lock = Some(tokio::sync::Mutex::new(conn));
+        }
+        Ok(locked == 1)
+    }
+
+    /// Whether this watcher holds the write right.
+    pub fn is_leader(&self) -> bool {
+        self.store.backend() == Backend::Sqlite || self.lock.is_some()
+    }
+
+    /// Processes the next range of L1 blocks up to the head (at most `batch` blocks).
+    pub async fn step(&self) -> Result<StepOutcome, WatchError> {
+        let head = self.provider.get_block_number().await?;
+        let previous = self.store.cursor().await?;
+        if let Some(cursor) = previous {
+            let canonical = self.block_hash(cursor.l1_block).await?;
+            if canonical != cursor.l1_hash {
+                return Err(WatchError::Reorg(cursor.l1_block));
+            }
+        }
+        let from = previous.map_or(self.from_block, |c| c.l1_block + 1);
+        let mut cursor = previous.unwrap_or(ChainCursor {
+            l1_block: from.saturating_sub(1),
+            l1_hash: B256::ZERO,
+            l1_timestamp: 0,
+            proven_block: 0,
+            pending_block: 0,
+        });
+        if from > head {
+            return Ok(StepOutcome { cursor, head, events: 0 });
+        }
+        let to = head.min(from + self.batch - 1);
+        let filter = Filter::new().address(vec![self.config.address, self.config.escrow]).from_block(from).to_block(to);
+        let mut logs = self.provider.get_logs(&filter).await?;
+        logs.sort_by_key(|l| (l.block_number, l.log_index));
+
+        let mut update = ChainUpdate::default();
+        let mut provers = BTreeSet::new();
+        for log in &logs {
+            self.translate(log, &mut cursor, &mut update, &mut provers);
+        }
+        let block = self.provider.get_block_by_number(to.into()).await?.ok_or(WatchError::MissingBlock(to))?;
+        for prover in provers {
+            update.deposits.push((prover, self.escrow.deposit_of_at(prover, to).await?));
+        }
+        cursor.l1_block = to;
+        cursor.l1_hash = block.header.hash;
+        cursor.l1_timestamp = block.header.timestamp;
+        update.current_slot = self.config.slot_at(cursor.l1_timestamp);
+        update.l1_blocks.push((to, block.header.hash));
+        let events = update.events.len();
+        self.store.apply(cursor, &update).await?;
+        Ok(StepOutcome { cursor, head, events })
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<B256, WatchError> {
+        let block = self.provider.get_block_by_number(number.into()).await?.ok_or(WatchError::MissingBlock(number))?;
+        Ok(block.header.hash)
+    }
+
+    /// Turns one log into chain events, tracking the tips and the provers whose deposit changed.
+    fn translate(
+        &self,
+        log: &Log,
+        cursor: &mut ChainCursor,
+        update: &mut ChainUpdate,
+        provers: &mut BTreeSet<Address>,
+    ) {
+        let l1_block = log.block_number.unwrap_or(cursor.l1_block);
+        if log.address() == self.config.escrow {
+            // Every escrow event names the prover as its first indexed argument.
+            if let Some(topic) = log.topics().get(1) {
+                provers.insert(Address::from_word(*topic));
+            }
+            return;
+        }
+        let Some(topic0) = log.topic0().copied() else { return };
+        if topic0 == Rollup::L2BlockProposed::SIGNATURE_HASH {
+            if let Ok(e) = log.log_decode::<Rollup::L2BlockProposed>() {
+                let e = e.inner.data;
+                let number = e.blockNumber.saturating_to();
+                cursor.pending_block = number;
+                update.events.push(ChainEvent::BlockProposed(L2BlockRecord {
+                    number,
+                    epoch: e.epoch.saturating_to(),
+                    slot: e.slot.saturating_to(),
+                    proposer: e.proposer,
+                    tx_count: e.txCount.saturating_to(),
+                    fees: e.fees,
+                    archive: e.archive,
+                    l1_block,
+                }));
+            }
+        } else if topic0 == Rollup::ProofRightClaimed::SIGNATURE_HASH {
+            if let Ok(e) = log.log_decode::<Rollup::ProofRightClaimed>() {
+                let e = e.inner.data;
+                provers.insert(e.bondProvider);
+                update.events.push(ChainEvent::Claimed(ClaimRecord {
+                    epoch: e.epoch.saturating_to(),
+                    quote_id: e.quoteId,
+                    bond_provider: e.bondProvider,
+                    proposer: e.proposer,
+                    bond_amount: e.bondAmount,
+                    basis_point_fee: e.basisPointFee,
+                    claimed_at_slot: e.slot.saturating_to(),
+                    l1_block,
+                    l1_tx: log.transaction_hash.unwrap_or_default(),
+                }));
+            }
+        } else if topic0 == Rollup::EpochProven::SIGNATURE_HASH {
+            if let Ok(e) = log.log_decode::<Rollup::EpochProven>() {
+                let e = e.inner.data;
+                cursor.proven_block = e.provenBlockNumber.saturating_to();
+                update.events.push(ChainEvent::Proven { epoch: e.epoch.saturating_to() });
+            }
+        } else if topic0 == Rollup::BondSlashed::SIGNATURE_HASH {
+            if let Ok(e) = log.log_decode::<Rollup::BondSlashed>() {
+                update.events.push(ChainEvent::Slashed { epoch: e.inner.data.epoch.saturating_to() });
+            }
+        } else if topic0 == Rollup::EpochPruned::SIGNATURE_HASH {
+            if let Ok(e) = log.log_decode::<Rollup::EpochPruned>() {
+                update.events.push(ChainEvent::EpochPruned { epoch: e.inner.data.epoch.saturating_to() });
+            }
+        } else if topic0 == Rollup::PrunedPending::SIGNATURE_HASH
+            && let Ok(e) = log.log_decode::<Rollup::PrunedPending>()
+        {
+            let proven = e.inner.data.provenBlockNumber.saturating_to();
+            cursor.pending_block = proven;
+            update.events.push(ChainEvent::Pruned { proven_block: proven });
+        }
+    }
+}
+
+/// Runs the watcher every `interval` until the task is dropped, logging failures and retrying.
+pub async fn run(mut watcher: Watcher, interval: Duration, status: tokio::sync::watch::Sender<WatcherStatus>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match watcher.acquire().await {
+            Ok(true) => {}
+            Ok(false) => {
+                status.send_modify(|s| s.leader = false);
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "watcher cannot reach the database");
+                status.send_modify(|s| s.healthy = false);
+                continue;
+            }
+        }
+        // Catch up in as many steps as it takes, then wait for the next tick.
+        loop {
+            match watcher.step().await {
+                Ok(outcome) => {
+                    status.send_modify(|s| {
+                        s.leader = true;
+                        s.healthy = true;
+                        s.head = outcome.head;
+                        s.cursor = Some(outcome.cursor);
+                    });
+                    if outcome.events > 0 {
+                        tracing::info!(
+                            l1_block = outcome.cursor.l1_block,
+                            events = outcome.events,
+                            "L1 events applied"
+                        );
+                    }
+                    if outcome.cursor.l1_block >= outcome.head {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "watcher step failed; retrying next poll");
+                    status.send_modify(|s| s.healthy = false);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// What the watcher last achieved, for readiness and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatcherStatus {
+    /// This replica holds the watcher lock.
+    pub leader: bool,
+    /// The last step succeeded.
+    pub healthy: bool,
+    /// The L1 head at the last step.
+    pub head: u64,
+    /// The cursor after the last step.
+    pub cursor: Option<ChainCursor>,
+}
