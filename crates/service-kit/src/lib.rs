@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod telemetry;
 
 pub use error::{ApiError, ErrorBody, method_not_allowed, not_found};
-pub use json::JsonBody;
+pub use json::{JsonBody, JsonBytes};
 
 /// Resolves on Ctrl-C or SIGTERM: the moment to stop taking requests and finish those in flight.
 pub async fn shutdown_signal() {
@@ -29,4 +29,15 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Aborts a background task when dropped, so a service's helpers stop with the service even when
+/// its future is dropped rather than run to completion.
+#[derive(Debug)]
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -3,14 +3,13 @@
 use alloy::primitives::B256;
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use epoch_quote::SignedEpochProofQuote;
 use serde::Serialize;
-use service_kit::{ApiError, ErrorBody};
+use service_kit::{ApiError, ErrorBody, JsonBytes};
 
 use crate::{
     AppState,
@@ -68,20 +67,14 @@ pub struct QuoteView {
         (status = 503, description = "Database or L1 view unavailable; not stored", body = ErrorBody),
     )
 )]
-pub(crate) async fn submit_quote(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
-        return ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the quote as application/json",
-        )
-        .into_response();
-    }
+pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<JsonBytes, ApiError>) -> Response {
+    let body = match body {
+        Ok(JsonBytes(body)) => body,
+        Err(error) => {
+            state.metrics.rejected(&error.body().code);
+            return error.into_response();
+        }
+    };
     match intake::take(&state, &body).await {
         Ok(Accepted::Stored(id)) => {
             state.metrics.accepted();

@@ -260,9 +260,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let follower = tokio::spawn(follow_l1(state.clone()));
+    let _follower = service_kit::AbortOnDrop(tokio::spawn(follow_l1(state.clone())));
     tracing::info!(addr = %listener.local_addr()?, database = ?state.store.backend(), "coordination node listening");
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
-    follower.abort();
-    result
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -198,10 +198,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let poll = Duration::from_millis(state.config.policy_poll_ms.max(10));
     let observer: Arc<dyn ReloadObserver> = Arc::new(state.metrics.clone());
-    let reloader = tokio::spawn(store::watch(state.policy.clone(), poll, observer));
+    let _reloader = service_kit::AbortOnDrop(tokio::spawn(store::watch(state.policy.clone(), poll, observer)));
     let loaded = state.policy.current();
     tracing::info!(addr = %listener.local_addr()?, policy = %loaded.source, "quote service listening");
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
-    reloader.abort();
-    result
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

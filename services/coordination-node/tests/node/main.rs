@@ -1,4 +1,6 @@
 //! The coordination node's tests, one binary: storage on both backends, and more as it grows.
 
+mod app;
+mod intake;
 mod store;
 mod support;
