@@ -14,26 +14,33 @@ CREATE TABLE quotes (
     valid_until_slot_u64 BIGINT NOT NULL,
     signature TEXT NOT NULL,
     status TEXT NOT NULL,
+    -- The L1 block of the event that set the status (0: set by the node itself), so a reorg can
+    -- undo exactly what the dropped blocks did.
+    status_l1_block BIGINT NOT NULL DEFAULT 0,
     received_at_ms BIGINT NOT NULL,
     status_changed_at_ms BIGINT NOT NULL
 );
 CREATE INDEX quotes_epoch_status_fee ON quotes (epoch, status, basis_point_fee, seq);
 CREATE INDEX quotes_prover_epoch ON quotes (prover, epoch);
 
--- L2 blocks proposed on L1, with the L1 block that carried them (for reorgs).
+-- L2 blocks proposed on L1, with the L1 block that carried them (for reorgs). A pruned block is
+-- kept, marked with the L1 block of the prune, so a reorg of the prune can bring it back.
 CREATE TABLE l2_blocks (
-    number BIGINT PRIMARY KEY,
+    number BIGINT NOT NULL,
     epoch BIGINT NOT NULL,
     slot BIGINT NOT NULL,
     proposer TEXT NOT NULL,
     tx_count BIGINT NOT NULL,
     fees TEXT NOT NULL,
     archive TEXT NOT NULL,
-    l1_block BIGINT NOT NULL
+    l1_block BIGINT NOT NULL,
+    pruned_at_l1 BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (number, l1_block)
 );
-CREATE INDEX l2_blocks_epoch ON l2_blocks (epoch);
+CREATE INDEX l2_blocks_epoch ON l2_blocks (epoch, pruned_at_l1);
 
--- Epochs with blocks: their range, size and fees, and whether proven or pruned.
+-- Epochs with blocks: their range, size and fees, and the L1 blocks at which they were proven or
+-- pruned (0: not).
 CREATE TABLE epochs (
     epoch BIGINT PRIMARY KEY,
     init_block BIGINT NOT NULL,
@@ -41,8 +48,8 @@ CREATE TABLE epochs (
     block_count BIGINT NOT NULL,
     tx_count BIGINT NOT NULL,
     total_fees TEXT NOT NULL,
-    proven BIGINT NOT NULL DEFAULT 0,
-    pruned BIGINT NOT NULL DEFAULT 0
+    proven_at_l1 BIGINT NOT NULL DEFAULT 0,
+    pruned_at_l1 BIGINT NOT NULL DEFAULT 0
 );
 
 -- Claims seen on L1 (history), the open one has outcome 'open'.
@@ -57,6 +64,7 @@ CREATE TABLE claims (
     l1_block BIGINT NOT NULL,
     l1_tx TEXT NOT NULL,
     outcome TEXT NOT NULL,
+    outcome_l1_block BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (epoch, l1_block, quote_id)
 );
 

@@ -194,21 +194,29 @@ pub enum ChainEvent {
     Proven {
         /// The epoch.
         epoch: u64,
+        /// The L1 block of the proof.
+        l1_block: u64,
     },
     /// A claimed bond was slashed.
     Slashed {
         /// The epoch.
         epoch: u64,
+        /// The L1 block of the prune that slashed it.
+        l1_block: u64,
     },
     /// An epoch's blocks were rolled back.
     EpochPruned {
         /// The epoch.
         epoch: u64,
+        /// The L1 block of the prune.
+        l1_block: u64,
     },
     /// The pending chain was rolled back to `proven_block`.
     Pruned {
         /// The proven tip it was rolled back to.
         proven_block: u64,
+        /// The L1 block of the prune.
+        l1_block: u64,
     },
 }
 
@@ -425,7 +433,7 @@ impl Store {
     /// Epoch `epoch`, if it has (or had) blocks.
     pub async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven, pruned \
+            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1 \
              FROM epochs WHERE epoch = $1",
         )
         .bind(int(epoch))
@@ -439,8 +447,8 @@ impl Store {
                 block_count: uint(row.try_get("block_count")?),
                 tx_count: uint(row.try_get("tx_count")?),
                 total_fees: parse("total_fees", &row.try_get::<String, _>("total_fees")?)?,
-                proven: row.try_get::<i64, _>("proven")? != 0,
-                pruned: row.try_get::<i64, _>("pruned")? != 0,
+                proven: row.try_get::<i64, _>("proven_at_l1")? != 0,
+                pruned: row.try_get::<i64, _>("pruned_at_l1")? != 0,
             })
         })
         .transpose()
@@ -553,10 +561,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "UPDATE quotes SET status = 'expired', status_changed_at_ms = $1 WHERE status = 'pending' \
-             AND valid_until_slot_u64 < $2",
+            "UPDATE quotes SET status = 'expired', status_changed_at_ms = $1, status_l1_block = $2 \
+             WHERE status = 'pending' AND valid_until_slot_u64 < $3",
         )
         .bind(now)
+        .bind(int(cursor.l1_block))
         .bind(int(update.current_slot))
         .execute(&mut *tx)
         .await?;
@@ -583,15 +592,19 @@ async fn set_epoch_quotes(
     epoch: u64,
     from: QuoteStatus,
     to: QuoteStatus,
+    l1_block: u64,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE quotes SET status = $1, status_changed_at_ms = $2 WHERE epoch = $3 AND status = $4")
-        .bind(to.as_str())
-        .bind(now)
-        .bind(int(epoch))
-        .bind(from.as_str())
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "UPDATE quotes SET status = $1, status_l1_block = $2, status_changed_at_ms = $3 WHERE epoch = $4 AND status = $5",
+    )
+    .bind(to.as_str())
+    .bind(int(l1_block))
+    .bind(now)
+    .bind(int(epoch))
+    .bind(from.as_str())
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -600,9 +613,7 @@ async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64)
         ChainEvent::BlockProposed(b) => {
             sqlx::query(
                 "INSERT INTO l2_blocks (number, epoch, slot, proposer, tx_count, fees, archive, l1_block) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (number) DO UPDATE SET epoch = excluded.epoch, \
-                 slot = excluded.slot, proposer = excluded.proposer, tx_count = excluded.tx_count, \
-                 fees = excluded.fees, archive = excluded.archive, l1_block = excluded.l1_block",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (number, l1_block) DO NOTHING",
             )
             .bind(int(b.number))
             .bind(int(b.epoch))
@@ -633,47 +644,91 @@ async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64)
             .bind(c.l1_tx.to_string())
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE quotes SET status = 'claimed', status_changed_at_ms = $1 WHERE id = $2")
-                .bind(now)
-                .bind(c.quote_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            set_epoch_quotes(tx, c.epoch, QuoteStatus::Pending, QuoteStatus::Expired, now).await?;
+            sqlx::query(
+                "UPDATE quotes SET status = 'claimed', status_l1_block = $1, status_changed_at_ms = $2 WHERE id = $3",
+            )
+            .bind(int(c.l1_block))
+            .bind(now)
+            .bind(c.quote_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            set_epoch_quotes(tx, c.epoch, QuoteStatus::Pending, QuoteStatus::Expired, c.l1_block, now).await?;
         }
-        ChainEvent::Proven { epoch } => {
-            sqlx::query("UPDATE epochs SET proven = 1 WHERE epoch = $1").bind(int(*epoch)).execute(&mut *tx).await?;
-            sqlx::query("UPDATE claims SET outcome = 'proven' WHERE epoch = $1 AND outcome = 'open'")
+        ChainEvent::Proven { epoch, l1_block } => {
+            sqlx::query("UPDATE epochs SET proven_at_l1 = $1 WHERE epoch = $2")
+                .bind(int(*l1_block))
                 .bind(int(*epoch))
                 .execute(&mut *tx)
                 .await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Proven, now).await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, now).await?;
+            sqlx::query(
+                "UPDATE claims SET outcome = 'proven', outcome_l1_block = $1 WHERE epoch = $2 AND outcome = 'open'",
+            )
+            .bind(int(*l1_block))
+            .bind(int(*epoch))
+            .execute(&mut *tx)
+            .await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Proven, *l1_block, now).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now).await?;
         }
-        ChainEvent::Slashed { epoch } => {
-            sqlx::query("UPDATE claims SET outcome = 'slashed' WHERE epoch = $1 AND outcome = 'open'")
+        ChainEvent::Slashed { epoch, l1_block } => {
+            sqlx::query(
+                "UPDATE claims SET outcome = 'slashed', outcome_l1_block = $1 WHERE epoch = $2 AND outcome = 'open'",
+            )
+            .bind(int(*l1_block))
+            .bind(int(*epoch))
+            .execute(&mut *tx)
+            .await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Slashed, *l1_block, now).await?;
+        }
+        ChainEvent::EpochPruned { epoch, l1_block } => {
+            sqlx::query("UPDATE epochs SET pruned_at_l1 = $1 WHERE epoch = $2")
+                .bind(int(*l1_block))
                 .bind(int(*epoch))
                 .execute(&mut *tx)
                 .await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Slashed, now).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now).await?;
         }
-        ChainEvent::EpochPruned { epoch } => {
-            sqlx::query("UPDATE epochs SET pruned = 1 WHERE epoch = $1").bind(int(*epoch)).execute(&mut *tx).await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, now).await?;
-        }
-        ChainEvent::Pruned { proven_block } => {
-            sqlx::query("DELETE FROM l2_blocks WHERE number > $1").bind(int(*proven_block)).execute(&mut *tx).await?;
+        ChainEvent::Pruned { proven_block, l1_block } => {
+            sqlx::query("UPDATE l2_blocks SET pruned_at_l1 = $1 WHERE number > $2 AND pruned_at_l1 = 0")
+                .bind(int(*l1_block))
+                .bind(int(*proven_block))
+                .execute(&mut *tx)
+                .await?;
         }
     }
     Ok(())
 }
 
-/// Recomputes an epoch's aggregate from its stored blocks (so a prune followed by new blocks in
-/// the same epoch starts it afresh).
+/// Recomputes an epoch's aggregate from its live (not pruned) blocks, so a prune followed by new
+/// blocks in the same epoch starts it afresh. An epoch whose blocks were all pruned keeps the
+/// aggregate of the blocks last pruned, and is marked pruned at that L1 block.
 async fn refresh_epoch(tx: &mut sqlx::AnyConnection, epoch: u64) -> Result<(), StoreError> {
-    let rows = sqlx::query("SELECT number, tx_count, fees FROM l2_blocks WHERE epoch = $1 ORDER BY number")
+    let live =
+        sqlx::query("SELECT number, tx_count, fees, pruned_at_l1 FROM l2_blocks WHERE epoch = $1 AND pruned_at_l1 = 0")
+            .bind(int(epoch))
+            .fetch_all(&mut *tx)
+            .await?;
+    let (rows, pruned_at) = if live.is_empty() {
+        let last: Option<i64> = sqlx::query("SELECT MAX(pruned_at_l1) FROM l2_blocks WHERE epoch = $1")
+            .bind(int(epoch))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let Some(last) = last.filter(|l| *l > 0) else {
+            sqlx::query("DELETE FROM epochs WHERE epoch = $1").bind(int(epoch)).execute(&mut *tx).await?;
+            return Ok(());
+        };
+        let rows = sqlx::query(
+            "SELECT number, tx_count, fees, pruned_at_l1 FROM l2_blocks WHERE epoch = $1 AND pruned_at_l1 = $2",
+        )
         .bind(int(epoch))
+        .bind(last)
         .fetch_all(&mut *tx)
         .await?;
+        (rows, last)
+    } else {
+        (live, 0)
+    };
     let (mut init, mut last, mut txs, mut fees) = (u64::MAX, 0u64, 0u64, U256::ZERO);
     for row in &rows {
         let number = uint(row.try_get("number")?);
@@ -683,10 +738,10 @@ async fn refresh_epoch(tx: &mut sqlx::AnyConnection, epoch: u64) -> Result<(), S
         fees = fees.saturating_add(parse("fees", &row.try_get::<String, _>("fees")?)?);
     }
     sqlx::query(
-        "INSERT INTO epochs (epoch, init_block, final_block, block_count, tx_count, total_fees, proven, pruned) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, 0) ON CONFLICT (epoch) DO UPDATE SET init_block = excluded.init_block, \
-         final_block = excluded.final_block, block_count = excluded.block_count, tx_count = excluded.tx_count, \
-         total_fees = excluded.total_fees, pruned = 0",
+        "INSERT INTO epochs (epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, \
+         pruned_at_l1) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (epoch) DO UPDATE SET \
+         init_block = excluded.init_block, final_block = excluded.final_block, block_count = excluded.block_count, \
+         tx_count = excluded.tx_count, total_fees = excluded.total_fees, pruned_at_l1 = excluded.pruned_at_l1",
     )
     .bind(int(epoch))
     .bind(int(init))
@@ -694,7 +749,99 @@ async fn refresh_epoch(tx: &mut sqlx::AnyConnection, epoch: u64) -> Result<(), S
     .bind(int(rows.len() as u64))
     .bind(int(txs))
     .bind(fees.to_string())
+    .bind(pruned_at)
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+impl Store {
+    /// Undoes everything the L1 blocks after `fork` did (they left the canonical chain), and
+    /// moves the cursor back to `fork` so the watcher reads the new branch. Quote statuses set by
+    /// those blocks are recomputed from what remains; the next step re-applies expiry by slot.
+    pub async fn rollback_to(&self, fork: ChainCursor) -> Result<(), StoreError> {
+        let f = int(fork.l1_block);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let touched: Vec<i64> = sqlx::query(
+            "SELECT DISTINCT epoch FROM l2_blocks WHERE l1_block > $1 OR pruned_at_l1 > $1 \
+             UNION SELECT epoch FROM epochs WHERE proven_at_l1 > $1 OR pruned_at_l1 > $1",
+        )
+        .bind(f)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+        sqlx::query("DELETE FROM l2_blocks WHERE l1_block > $1").bind(f).execute(&mut *tx).await?;
+        sqlx::query("UPDATE l2_blocks SET pruned_at_l1 = 0 WHERE pruned_at_l1 > $1").bind(f).execute(&mut *tx).await?;
+        sqlx::query("UPDATE epochs SET proven_at_l1 = 0 WHERE proven_at_l1 > $1").bind(f).execute(&mut *tx).await?;
+        for epoch in touched {
+            refresh_epoch(&mut tx, uint(epoch)).await?;
+        }
+        sqlx::query("DELETE FROM claims WHERE l1_block > $1").bind(f).execute(&mut *tx).await?;
+        sqlx::query("UPDATE claims SET outcome = 'open', outcome_l1_block = 0 WHERE outcome_l1_block > $1")
+            .bind(f)
+            .execute(&mut *tx)
+            .await?;
+        // Quotes whose status came from the dropped blocks: claimed/proven/slashed from their
+        // claim if it remains, expired if their epoch is claimed, proven or pruned, else pending;
+        // each then records the L1 block that now justifies it, so a deeper rollback finds it.
+        sqlx::query("UPDATE quotes SET status_l1_block = -1 WHERE status_l1_block > $1 AND status <> 'superseded'")
+            .bind(f)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE quotes SET status_changed_at_ms = $1, status = CASE \
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.quote_id = quotes.id AND c.outcome = 'open') THEN 'claimed' \
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.quote_id = quotes.id AND c.outcome = 'proven') THEN 'proven' \
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.quote_id = quotes.id AND c.outcome = 'slashed') THEN 'slashed' \
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.epoch = quotes.epoch) THEN 'expired' \
+               WHEN EXISTS (SELECT 1 FROM epochs e WHERE e.epoch = quotes.epoch AND (e.proven_at_l1 > 0 OR e.pruned_at_l1 > 0)) THEN 'expired' \
+               ELSE 'pending' END \
+             WHERE status_l1_block = -1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE quotes SET status_l1_block = CASE \
+               WHEN status = 'claimed' THEN (SELECT MAX(c.l1_block) FROM claims c WHERE c.quote_id = quotes.id) \
+               WHEN status IN ('proven', 'slashed') THEN \
+                 (SELECT MAX(c.outcome_l1_block) FROM claims c WHERE c.quote_id = quotes.id) \
+               WHEN status = 'expired' THEN COALESCE( \
+                 (SELECT MAX(c.l1_block) FROM claims c WHERE c.epoch = quotes.epoch), \
+                 (SELECT CASE WHEN e.proven_at_l1 > e.pruned_at_l1 THEN e.proven_at_l1 ELSE e.pruned_at_l1 END \
+                    FROM epochs e WHERE e.epoch = quotes.epoch), 0) \
+               ELSE 0 END \
+             WHERE status_l1_block = -1",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM l1_blocks WHERE number > $1").bind(f).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE chain_cursor SET l1_block = $1, l1_hash = $2, l1_timestamp = $3, proven_block = $4, \
+             pending_block = $5 WHERE id = 1",
+        )
+        .bind(f)
+        .bind(fork.l1_hash.to_string())
+        .bind(int(fork.l1_timestamp))
+        .bind(int(fork.proven_block))
+        .bind(int(fork.pending_block))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The recorded L1 blocks below `below`, newest first: candidates for a reorg's fork point.
+    pub async fn recorded_l1_blocks_below(&self, below: u64) -> Result<Vec<(u64, B256)>, StoreError> {
+        let rows = sqlx::query("SELECT number, hash FROM l1_blocks WHERE number < $1 ORDER BY number DESC")
+            .bind(int(below))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((uint(r.try_get("number")?), parse("l1 hash", &r.try_get::<String, _>("hash")?)?)))
+            .collect()
+    }
 }

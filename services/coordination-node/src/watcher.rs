@@ -33,9 +33,6 @@ pub enum WatchError {
     /// The L1 node reports a block the watcher cannot read.
     #[error("L1 block {0} is not available")]
     MissingBlock(u64),
-    /// A block the watcher processed is no longer on the canonical chain.
-    #[error("L1 reorg below block {0}: recorded hash no longer canonical")]
-    Reorg(u64),
 }
 
 impl From<alloy::transports::TransportError> for WatchError {
@@ -117,11 +114,12 @@ impl Watcher {
     pub async fn step(&self) -> Result<StepOutcome, WatchError> {
         let head = self.provider.get_block_number().await?;
         let previous = self.store.cursor().await?;
-        if let Some(cursor) = previous {
-            let canonical = self.block_hash(cursor.l1_block).await?;
-            if canonical != cursor.l1_hash {
-                return Err(WatchError::Reorg(cursor.l1_block));
-            }
+        if let Some(cursor) = previous
+            && cursor.l1_hash != B256::ZERO
+            && self.canonical_hash(cursor.l1_block).await? != Some(cursor.l1_hash)
+        {
+            let fork = self.rollback(cursor).await?;
+            return Ok(StepOutcome { cursor: fork, head, events: 0 });
         }
         let from = previous.map_or(self.from_block, |c| c.l1_block + 1);
         let mut cursor = previous.unwrap_or(ChainCursor {
@@ -158,9 +156,60 @@ impl Watcher {
         Ok(StepOutcome { cursor, head, events })
     }
 
-    async fn block_hash(&self, number: u64) -> Result<B256, WatchError> {
-        let block = self.provider.get_block_by_number(number.into()).await?.ok_or(WatchError::MissingBlock(number))?;
-        Ok(block.header.hash)
+    /// The hash of the canonical L1 block `number`, if the chain has one.
+    async fn canonical_hash(&self, number: u64) -> Result<Option<B256>, WatchError> {
+        Ok(self.provider.get_block_by_number(number.into()).await?.map(|b| b.header.hash))
+    }
+
+    /// The cursor's block left the canonical chain: finds the newest recorded block still on it
+    /// (or the start), undoes everything after it, and returns the cursor there.
+    async fn rollback(&self, stale: ChainCursor) -> Result<ChainCursor, WatchError> {
+        let mut fork = None;
+        for (number, hash) in self.store.recorded_l1_blocks_below(stale.l1_block).await? {
+            if self.canonical_hash(number).await? == Some(hash) {
+                fork = Some(number);
+                break;
+            }
+        }
+        let cursor = match fork {
+            Some(number) => {
+                let block =
+                    self.provider.get_block_by_number(number.into()).await?.ok_or(WatchError::MissingBlock(number))?;
+                let rollup = Rollup::new(self.config.address, self.provider.clone());
+                let proven: u64 = rollup
+                    .provenBlockNumber()
+                    .block(number.into())
+                    .call()
+                    .await
+                    .map_err(L1Error::from)?
+                    .saturating_to();
+                let pending: u64 = rollup
+                    .pendingBlockNumber()
+                    .block(number.into())
+                    .call()
+                    .await
+                    .map_err(L1Error::from)?
+                    .saturating_to();
+                ChainCursor {
+                    l1_block: number,
+                    l1_hash: block.header.hash,
+                    l1_timestamp: block.header.timestamp,
+                    proven_block: proven,
+                    pending_block: pending,
+                }
+            }
+            // Nothing recorded is canonical any more: read everything again from the start.
+            None => ChainCursor {
+                l1_block: self.from_block.saturating_sub(1),
+                l1_hash: B256::ZERO,
+                l1_timestamp: 0,
+                proven_block: 0,
+                pending_block: 0,
+            },
+        };
+        tracing::warn!(from = stale.l1_block, to = cursor.l1_block, "L1 reorg: rolled the chain view back");
+        self.store.rollback_to(cursor).await?;
+        Ok(cursor)
     }
 
     /// Turns one log into chain events, tracking the tips and the provers whose deposit changed.
@@ -216,22 +265,22 @@ impl Watcher {
             if let Ok(e) = log.log_decode::<Rollup::EpochProven>() {
                 let e = e.inner.data;
                 cursor.proven_block = e.provenBlockNumber.saturating_to();
-                update.events.push(ChainEvent::Proven { epoch: e.epoch.saturating_to() });
+                update.events.push(ChainEvent::Proven { epoch: e.epoch.saturating_to(), l1_block });
             }
         } else if topic0 == Rollup::BondSlashed::SIGNATURE_HASH {
             if let Ok(e) = log.log_decode::<Rollup::BondSlashed>() {
-                update.events.push(ChainEvent::Slashed { epoch: e.inner.data.epoch.saturating_to() });
+                update.events.push(ChainEvent::Slashed { epoch: e.inner.data.epoch.saturating_to(), l1_block });
             }
         } else if topic0 == Rollup::EpochPruned::SIGNATURE_HASH {
             if let Ok(e) = log.log_decode::<Rollup::EpochPruned>() {
-                update.events.push(ChainEvent::EpochPruned { epoch: e.inner.data.epoch.saturating_to() });
+                update.events.push(ChainEvent::EpochPruned { epoch: e.inner.data.epoch.saturating_to(), l1_block });
             }
         } else if topic0 == Rollup::PrunedPending::SIGNATURE_HASH
             && let Ok(e) = log.log_decode::<Rollup::PrunedPending>()
         {
             let proven = e.inner.data.provenBlockNumber.saturating_to();
             cursor.pending_block = proven;
-            update.events.push(ChainEvent::Pruned { proven_block: proven });
+            update.events.push(ChainEvent::Pruned { proven_block: proven, l1_block });
         }
     }
 }

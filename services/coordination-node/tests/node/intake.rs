@@ -293,3 +293,38 @@ async fn unknown_quote_ids_and_malformed_ids() {
     let (status, body) = app.node.get("/epoch-proof-quotes/nope").await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_id")));
 }
+
+#[tokio::test]
+async fn an_l1_reorg_rolls_the_view_back_and_the_new_branch_is_read() {
+    let app = ready().await;
+    let chain = &app.chain;
+    let domain = chain.config.quote_domain();
+    let a = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    let b = chain.sign(&chain.prover2, chain.quote(&chain.prover2, 0).await);
+    app.node.submit(&a).await;
+    app.node.submit(&b).await;
+    let snapshot = chain.anvil.snapshot().await.expect("snapshot");
+    chain.claim(a.quote).await.expect("claims a");
+    app.synced().await;
+    let store = app.node.store();
+    assert_eq!(store.quote(a.id(&domain)).await.expect("reads").expect("stored").status, QuoteStatus::Claimed);
+
+    // The claim's L1 block is replaced by another branch in which b is claimed.
+    assert!(chain.anvil.revert_to(snapshot).await.expect("reverts"));
+    chain.anvil.mine().await.expect("mines");
+    chain.proposer.rollup.claim_epoch_proof_right(&b).await.expect("claims b");
+    chain.anvil.mine().await.expect("mines");
+    app.synced().await;
+    // Synced to the new head's height; give the rollback and the re-read a moment.
+    for _ in 0..200 {
+        if store.open_claim().await.expect("reads").is_some_and(|c| c.quote_id == b.id(&domain)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.open_claim().await.expect("reads").map(|c| c.quote_id), Some(b.id(&domain)));
+    assert_eq!(store.quote(b.id(&domain)).await.expect("reads").expect("stored").status, QuoteStatus::Claimed);
+    assert_eq!(store.quote(a.id(&domain)).await.expect("reads").expect("stored").status, QuoteStatus::Expired);
+    let epoch = store.epoch(0).await.expect("reads").expect("known");
+    assert_eq!((epoch.block_count, epoch.total_fees), (2, U256::from(10_000)), "nothing counted twice");
+}

@@ -35,6 +35,10 @@ fn quote(key: usize, epoch: u64, fee: u32) -> (B256, SignedEpochProofQuote) {
 }
 
 fn block(number: u64, epoch: u64, fees: u64) -> ChainEvent {
+    block_at(number, epoch, fees, 100 + number)
+}
+
+fn block_at(number: u64, epoch: u64, fees: u64, l1_block: u64) -> ChainEvent {
     ChainEvent::BlockProposed(L2BlockRecord {
         number,
         epoch,
@@ -43,7 +47,7 @@ fn block(number: u64, epoch: u64, fees: u64) -> ChainEvent {
         tx_count: 3,
         fees: U256::from(fees),
         archive: B256::repeat_byte(number as u8),
-        l1_block: 100 + number,
+        l1_block,
     })
 }
 
@@ -129,7 +133,7 @@ both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _ur
     assert_eq!(status(&store, loser).await, QuoteStatus::Expired);
     assert_eq!(store.open_claim().await.expect("reads"), Some(claim));
 
-    apply(&store, 111, vec![ChainEvent::Proven { epoch: 0 }]).await;
+    apply(&store, 111, vec![ChainEvent::Proven { epoch: 0, l1_block: 111 }]).await;
     assert_eq!(status(&store, claimed).await, QuoteStatus::Proven);
     assert!(store.epoch(0).await.expect("reads").expect("known").proven);
     assert_eq!(store.open_claim().await.expect("reads"), None);
@@ -144,15 +148,15 @@ both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _ur
         &store,
         130,
         vec![
-            ChainEvent::Slashed { epoch: 1 },
-            ChainEvent::EpochPruned { epoch: 1 },
-            ChainEvent::Pruned { proven_block: 2 },
+            ChainEvent::Slashed { epoch: 1, l1_block: 130 },
+            ChainEvent::EpochPruned { epoch: 1, l1_block: 130 },
+            ChainEvent::Pruned { proven_block: 2, l1_block: 130 },
         ],
     )
     .await;
     assert_eq!(status(&store, q1).await, QuoteStatus::Slashed);
     assert!(store.epoch(1).await.expect("reads").expect("known").pruned);
-    apply(&store, 131, vec![block(3, 1, 900)]).await;
+    apply(&store, 131, vec![block_at(3, 1, 900, 131)]).await;
     let epoch1 = store.epoch(1).await.expect("reads").expect("known");
     assert_eq!((epoch1.block_count, epoch1.total_fees, epoch1.pruned), (1, U256::from(900), false));
 });
@@ -208,4 +212,44 @@ both_backends!(a_stored_quote_survives_a_restart, |store: Store, url: String| as
     drop(store);
     let reopened = Store::connect(&url).await.expect("reconnects; migrations already applied");
     assert_eq!(reopened.quote(id).await.expect("reads").map(|q| q.quote), Some(signed));
+});
+
+both_backends!(a_rollback_undoes_exactly_what_the_dropped_l1_blocks_did, |store: Store, _url: String| async move {
+    apply(&store, 101, vec![block(1, 0, 3_000), block(2, 0, 7_000)]).await;
+    let (q, signed) = quote(0, 0, 250);
+    let (other, other_signed) = quote(1, 0, 300);
+    store.insert_quote(q, &signed, 100).await.expect("stores");
+    store.insert_quote(other, &other_signed, 100).await.expect("stores");
+    let claim = ClaimRecord { epoch: 0, quote_id: q, l1_block: 110, ..store_claim() };
+    apply(&store, 110, vec![ChainEvent::Claimed(claim.clone())]).await;
+    apply(
+        &store,
+        130,
+        vec![
+            ChainEvent::Slashed { epoch: 0, l1_block: 130 },
+            ChainEvent::EpochPruned { epoch: 0, l1_block: 130 },
+            ChainEvent::Pruned { proven_block: 0, l1_block: 130 },
+        ],
+    )
+    .await;
+    assert_eq!(status(&store, q).await, QuoteStatus::Slashed);
+
+    // The prune's block leaves the chain: back to claimed, the epoch whole again.
+    store.rollback_to(cursor(120)).await.expect("rolls back");
+    assert_eq!(status(&store, q).await, QuoteStatus::Claimed);
+    assert_eq!(status(&store, other).await, QuoteStatus::Expired, "still lost to the claim");
+    let epoch = store.epoch(0).await.expect("reads").expect("known");
+    assert_eq!((epoch.block_count, epoch.pruned, epoch.total_fees), (2, false, U256::from(10_000)));
+    assert_eq!(store.open_claim().await.expect("reads"), Some(claim));
+    assert_eq!(store.cursor().await.expect("reads").map(|c| c.l1_block), Some(120));
+
+    // The claim's block leaves too: both quotes pending, no claim, blocks kept.
+    store.rollback_to(cursor(105)).await.expect("rolls back");
+    assert_eq!((status(&store, q).await, status(&store, other).await), (QuoteStatus::Pending, QuoteStatus::Pending));
+    assert_eq!(store.open_claim().await.expect("reads"), None);
+    assert_eq!(store.epoch(0).await.expect("reads").expect("known").block_count, 2);
+
+    // And the blocks' own L1 blocks: the epoch is gone.
+    store.rollback_to(cursor(100)).await.expect("rolls back");
+    assert_eq!(store.epoch(0).await.expect("reads"), None);
 });
