@@ -60,16 +60,46 @@ pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
     let config = state.rollup_config().ok_or_else(|| chain_unavailable("the L1 has not been reached yet"))?;
     let id = check_signature_and_rollup(&signed, &config)?;
 
-    let store = &state.store;
-    // An already stored quote is answered as such, whatever the chain did since.
-    if store.quote(id).await.map_err(|e| database_unavailable(&e))?.is_some() {
-        return Ok(Accepted::Known(id));
+    match check_against_view(state, &signed, &config).await {
+        Ok(()) => {}
+        // A quote the node already has is answered as such, whatever the chain did since.
+        Err(error) => {
+            return match state.store.quote(id).await {
+                Ok(Some(_)) => Ok(Accepted::Known(id)),
+                Ok(None) => Err(error),
+                Err(e) => Err(database_unavailable(&e)),
+            };
+        }
     }
-    let cursor = store
-        .cursor()
-        .await
-        .map_err(|e| database_unavailable(&e))?
-        .ok_or_else(|| chain_unavailable("the L1 watcher has not processed a block yet"))?;
+    let q = &signed.quote;
+    let epoch_number = q.epoch_number.saturating_to::<u64>();
+    match state.writer.insert(id, signed).await {
+        Some(InsertOutcome::Stored { superseded }) => {
+            tracing::info!(%id, prover = %q.prover, epoch = epoch_number, fee_bps = q.basis_point_fee, bond = %q.bond_amount, superseded = superseded.len(), "quote stored");
+            Ok(Accepted::Stored(id))
+        }
+        Some(InsertOutcome::AlreadyStored) => Ok(Accepted::Known(id)),
+        Some(InsertOutcome::EpochFull) => Err(unprocessable(
+            "epoch_full",
+            format!("epoch {epoch_number} already holds pending quotes from {} provers", state.config.quotes_per_epoch),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the node's database is unavailable; the quote was not stored; retry",
+        )),
+    }
+}
+
+/// Every rule the L1 checks at claim time that depends on the chain, against the node's view.
+async fn check_against_view(
+    state: &AppState,
+    signed: &SignedEpochProofQuote,
+    config: &RollupConfig,
+) -> Result<(), ApiError> {
+    let store = &state.store;
+    let view = state.view.get();
+    let cursor = view.cursor.ok_or_else(|| chain_unavailable("the L1 watcher has not processed a block yet"))?;
     let q = &signed.quote;
     let current_slot = config.slot_at(cursor.l1_timestamp);
     let current_epoch = config.epoch_at_slot(current_slot);
@@ -80,18 +110,22 @@ pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
             format!("epoch {} has not ended (the L1 is in epoch {current_epoch})", q.epoch_number),
         ));
     }
-    let epoch = store
-        .epoch(epoch_number)
-        .await
-        .map_err(|e| database_unavailable(&e))?
-        .ok_or_else(|| unprocessable("epoch_not_found", format!("epoch {epoch_number} has no blocks on L1")))?;
+    let epoch = match view.epochs.get(&epoch_number) {
+        Some(epoch) => epoch.clone(),
+        // Old epochs are not kept in memory.
+        None => store
+            .epoch(epoch_number)
+            .await
+            .map_err(|e| database_unavailable(&e))?
+            .ok_or_else(|| unprocessable("epoch_not_found", format!("epoch {epoch_number} has no blocks on L1")))?,
+    };
     if epoch.proven {
         return Err(unprocessable("epoch_proven", format!("epoch {epoch_number} is already proven")));
     }
     if epoch.pruned {
         return Err(unprocessable("epoch_pruned", format!("epoch {epoch_number} was pruned")));
     }
-    if let Some(claim) = store.open_claim().await.map_err(|e| database_unavailable(&e))?
+    if let Some(claim) = &view.open_claim
         && claim.epoch == epoch_number
     {
         return Err(unprocessable(
@@ -132,24 +166,17 @@ pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
             format!("bond {} is below the rollup's minimum of {}", q.bond_amount, config.min_bond_amount),
         ));
     }
-    let deposit = prover_deposit(state, &config, q.prover, cursor.l1_block).await?;
+    let deposit = match view.deposits.get(&q.prover) {
+        Some(deposit) => *deposit,
+        None => prover_deposit(state, config, q.prover, cursor.l1_block).await?,
+    };
     if q.bond_amount > deposit {
         return Err(unprocessable(
             "insufficient_escrow",
             format!("bond {} exceeds the prover's escrow deposit of {deposit}", q.bond_amount),
         ));
     }
-    match store.insert_quote(id, &signed, state.config.quotes_per_epoch).await.map_err(|e| database_unavailable(&e))? {
-        InsertOutcome::Stored { superseded } => {
-            tracing::info!(%id, prover = %q.prover, epoch = epoch_number, fee_bps = q.basis_point_fee, bond = %q.bond_amount, superseded = superseded.len(), "quote stored");
-            Ok(Accepted::Stored(id))
-        }
-        InsertOutcome::AlreadyStored => Ok(Accepted::Known(id)),
-        InsertOutcome::EpochFull => Err(unprocessable(
-            "epoch_full",
-            format!("epoch {epoch_number} already holds {} pending quotes", state.config.quotes_per_epoch),
-        )),
-    }
+    Ok(())
 }
 
 fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupConfig) -> Result<B256, ApiError> {
@@ -178,8 +205,8 @@ fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupCon
     Ok(id)
 }
 
-/// The prover's deposit from the node's view, or read from L1 (and remembered) for a prover the
-/// watcher has not seen yet.
+/// The deposit of a prover the node has not seen yet: from the database (another replica may
+/// have read it), else read from L1 and remembered.
 async fn prover_deposit(
     state: &AppState,
     config: &RollupConfig,
@@ -187,6 +214,7 @@ async fn prover_deposit(
     l1_block: u64,
 ) -> Result<U256, ApiError> {
     if let Some(deposit) = state.store.prover_deposit(prover).await.map_err(|e| database_unavailable(&e))? {
+        state.view.note_deposit(prover, deposit);
         return Ok(deposit);
     }
     let escrow = EscrowContract::new(config.escrow, state.provider.clone());
@@ -195,5 +223,6 @@ async fn prover_deposit(
         chain_unavailable("the L1 cannot be reached to read the prover's escrow deposit")
     })?;
     state.store.set_prover_deposit(prover, deposit, l1_block).await.map_err(|e| database_unavailable(&e))?;
+    state.view.note_deposit(prover, deposit);
     Ok(deposit)
 }

@@ -5,7 +5,9 @@
 pub mod api;
 pub mod intake;
 pub mod store;
+pub mod view;
 pub mod watcher;
+pub mod writer;
 
 use std::{
     net::SocketAddr,
@@ -135,6 +137,10 @@ pub struct AppState {
     pub store: Store,
     /// The L1.
     pub provider: DynProvider,
+    /// The view of L1 intake validates against.
+    pub view: Arc<view::ViewCache>,
+    /// Stores validated quotes in batches.
+    pub writer: writer::QuoteWriter,
     config: Arc<Config>,
     rollup: Arc<OnceLock<RollupConfig>>,
     metrics: Metrics,
@@ -147,11 +153,14 @@ impl AppState {
     /// background, so an unreachable L1 does not stop the node.
     pub async fn new(config: Config) -> Result<Self, store::StoreError> {
         let store = Store::connect(&config.database()).await?;
+        let writer = writer::QuoteWriter::spawn(store.clone(), config.quotes_per_epoch);
         let provider = rollup_l1::connect(config.l1_rpc_url.clone());
         let (watcher_tx, watcher) = tokio::sync::watch::channel(WatcherStatus::default());
         Ok(Self {
             store,
             provider,
+            view: Arc::new(view::ViewCache::default()),
+            writer,
             config: Arc::new(config),
             rollup: Arc::new(OnceLock::new()),
             metrics: Metrics::new(),
@@ -261,6 +270,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let _follower = service_kit::AbortOnDrop(tokio::spawn(follow_l1(state.clone())));
+    let interval = Duration::from_millis(state.config.polling_interval_ms.max(10));
+    let _view =
+        service_kit::AbortOnDrop(tokio::spawn(view::keep_fresh(state.view.clone(), state.store.clone(), interval)));
     tracing::info!(addr = %listener.local_addr()?, database = ?state.store.backend(), "coordination node listening");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -248,6 +248,16 @@ pub struct ChainUpdate {
     pub current_slot: u64,
 }
 
+/// Appends `count` placeholders `$first, $first+step, …` separated by commas.
+fn push_placeholders(sql: &mut String, first: usize, count: usize, step: usize) {
+    for k in 0..count {
+        if k > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", first + k * step));
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -269,6 +279,26 @@ fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+}
+
+/// The columns [`epoch_from_row`] reads.
+macro_rules! epoch_columns {
+    () => {
+        "epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1"
+    };
+}
+
+fn epoch_from_row(row: &AnyRow) -> Result<EpochRecord, StoreError> {
+    Ok(EpochRecord {
+        epoch: uint(row.try_get("epoch")?),
+        init_block: uint(row.try_get("init_block")?),
+        final_block: uint(row.try_get("final_block")?),
+        block_count: uint(row.try_get("block_count")?),
+        tx_count: uint(row.try_get("tx_count")?),
+        total_fees: parse("total_fees", &row.try_get::<String, _>("total_fees")?)?,
+        proven: row.try_get::<i64, _>("proven_at_l1")? != 0,
+        pruned: row.try_get::<i64, _>("pruned_at_l1")? != 0,
+    })
 }
 
 /// The columns [`Store::quote_from_row`] reads.
@@ -322,63 +352,163 @@ impl Store {
         quote: &SignedEpochProofQuote,
         per_epoch_cap: u32,
     ) -> Result<InsertOutcome, StoreError> {
-        let q = &quote.quote;
-        let epoch = int(q.epoch_number.saturating_to());
-        let id_text = id.to_string();
+        let mut outcomes = self.insert_quotes(&[(id, *quote)], per_epoch_cap).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Corrupt("no outcome for an inserted quote".into()))
+    }
+
+    /// Stores validated quotes in one transaction (committed before returning), in order, with
+    /// one outcome each, as if inserted one by one: a quote supersedes the pending quotes of the
+    /// same prover and epoch stored before it; the per-epoch cap counts provers with a pending
+    /// quote, so a prover replacing its own quote is never refused for it.
+    pub async fn insert_quotes(
+        &self,
+        quotes: &[(B256, SignedEpochProofQuote)],
+        per_epoch_cap: u32,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        if quotes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = |q: &SignedEpochProofQuote| (q.quote.prover.to_string(), int(q.quote.epoch_number.saturating_to()));
         let mut tx = self.pool.begin().await?;
-        if sqlx::query("SELECT 1 FROM quotes WHERE id = $1").bind(&id_text).fetch_optional(&mut *tx).await?.is_some() {
-            return Ok(InsertOutcome::AlreadyStored);
+
+        // What is pending already, for the epochs and provers of the batch.
+        let epochs: std::collections::BTreeSet<i64> = quotes.iter().map(|(_, q)| key(q).1).collect();
+        let mut sql = String::from("SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' AND epoch IN (");
+        push_placeholders(&mut sql, 1, epochs.len(), 1);
+        sql.push_str(") GROUP BY epoch");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for epoch in &epochs {
+            query = query.bind(*epoch);
         }
-        let pending: i64 = sqlx::query("SELECT COUNT(*) FROM quotes WHERE epoch = $1 AND status = 'pending'")
-            .bind(epoch)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if pending >= i64::from(per_epoch_cap) {
-            return Ok(InsertOutcome::EpochFull);
+        let mut pending: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+        for row in query.fetch_all(&mut *tx).await? {
+            pending.insert(row.try_get(0)?, row.try_get(1)?);
         }
+        let pairs: std::collections::BTreeSet<(String, i64)> = quotes.iter().map(|(_, q)| key(q)).collect();
+        let mut sql = String::from("SELECT DISTINCT prover, epoch FROM quotes WHERE status = 'pending' AND (");
+        for (n, _) in pairs.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push_str(&format!("(prover = ${} AND epoch = ${})", 2 * n + 1, 2 * n + 2));
+        }
+        sql.push(')');
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (prover, epoch) in &pairs {
+            query = query.bind(prover.clone()).bind(*epoch);
+        }
+        let mut has_pending: std::collections::HashSet<(String, i64)> = std::collections::HashSet::new();
+        for row in query.fetch_all(&mut *tx).await? {
+            has_pending.insert((row.try_get(0)?, row.try_get(1)?));
+        }
+
+        // Decide, in order: duplicates in the batch, the cap.
+        let mut outcomes: Vec<Option<InsertOutcome>> = vec![None; quotes.len()];
+        let mut seen_ids = std::collections::HashSet::new();
+        let mut admitted = Vec::new();
+        for (n, (id, quote)) in quotes.iter().enumerate() {
+            if !seen_ids.insert(*id) {
+                outcomes[n] = Some(InsertOutcome::AlreadyStored);
+                continue;
+            }
+            let pair = key(quote);
+            if !has_pending.contains(&pair) {
+                let count = pending.entry(pair.1).or_insert(0);
+                if *count >= i64::from(per_epoch_cap) {
+                    outcomes[n] = Some(InsertOutcome::EpochFull);
+                    continue;
+                }
+                *count += 1;
+                has_pending.insert(pair);
+            }
+            admitted.push(n);
+        }
+        if admitted.is_empty() {
+            return Ok(outcomes.into_iter().map(|o| o.unwrap_or(InsertOutcome::AlreadyStored)).collect());
+        }
+
         let now = now_ms();
-        let prover = q.prover.to_string();
-        let superseded: Vec<AnyRow> = sqlx::query(
-            "UPDATE quotes SET status = 'superseded', status_changed_at_ms = $1 \
-             WHERE prover = $2 AND epoch = $3 AND status = 'pending' RETURNING id",
-        )
-        .bind(now)
-        .bind(&prover)
-        .bind(epoch)
-        .fetch_all(&mut *tx)
-        .await?;
-        let inserted = sqlx::query(
+        const COLUMNS: usize = 13;
+        let mut sql = String::from(
             "INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, \
-             basis_point_fee, bond_amount, valid_until_slot, valid_until_slot_u64, signature, status, received_at_ms, \
-             status_changed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $13) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&id_text)
-        .bind(&prover)
-        .bind(epoch)
-        .bind(int(q.epoch_init_block.saturating_to()))
-        .bind(int(q.epoch_final_block.saturating_to()))
-        .bind(q.total_fees.to_string())
-        .bind(q.rollup_address.to_string())
-        .bind(i64::from(q.basis_point_fee))
-        .bind(q.bond_amount.to_string())
-        .bind(q.valid_until_slot.to_string())
-        .bind(int(q.valid_until_slot.saturating_to()))
-        .bind(quote.signature.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            // Stored concurrently by another request: nothing of ours to commit.
-            return Ok(InsertOutcome::AlreadyStored);
+             basis_point_fee, bond_amount, valid_until_slot, valid_until_slot_u64, signature, received_at_ms, status, \
+             status_changed_at_ms) VALUES ",
+        );
+        for (row, _) in admitted.iter().enumerate() {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            push_placeholders(&mut sql, row * COLUMNS + 1, COLUMNS, 1);
+            sql.push_str(&format!(", 'pending', ${})", row * COLUMNS + COLUMNS));
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &n in &admitted {
+            let (id, quote) = &quotes[n];
+            let q = &quote.quote;
+            query = query
+                .bind(id.to_string())
+                .bind(q.prover.to_string())
+                .bind(int(q.epoch_number.saturating_to()))
+                .bind(int(q.epoch_init_block.saturating_to()))
+                .bind(int(q.epoch_final_block.saturating_to()))
+                .bind(q.total_fees.to_string())
+                .bind(q.rollup_address.to_string())
+                .bind(i64::from(q.basis_point_fee))
+                .bind(q.bond_amount.to_string())
+                .bind(q.valid_until_slot.to_string())
+                .bind(int(q.valid_until_slot.saturating_to()))
+                .bind(quote.signature.to_string())
+                .bind(now);
+        }
+        let inserted: std::collections::HashSet<String> =
+            query.fetch_all(&mut *tx).await?.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?;
+
+        // The last inserted quote of each prover and epoch stays pending; everything else of
+        // theirs that is pending is superseded.
+        let mut latest: std::collections::HashMap<(String, i64), usize> = std::collections::HashMap::new();
+        for &n in &admitted {
+            if inserted.contains(&quotes[n].0.to_string()) {
+                latest.insert(key(&quotes[n].1), n);
+            }
+        }
+        let mut superseded_by: std::collections::HashMap<(String, i64), Vec<B256>> = std::collections::HashMap::new();
+        if !latest.is_empty() {
+            let mut sql = String::from(
+                "UPDATE quotes SET status = 'superseded', status_changed_at_ms = $1 WHERE status = 'pending' AND (",
+            );
+            for (k, _) in latest.iter().enumerate() {
+                if k > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str(&format!("(prover = ${} AND epoch = ${} AND id <> ${})", 3 * k + 2, 3 * k + 3, 3 * k + 4));
+            }
+            sql.push_str(") RETURNING id, prover, epoch");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for ((prover, epoch), n) in &latest {
+                query = query.bind(prover.clone()).bind(*epoch).bind(quotes[*n].0.to_string());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let id: B256 = parse("quote id", &row.try_get::<String, _>(0)?)?;
+                superseded_by.entry((row.try_get(1)?, row.try_get(2)?)).or_default().push(id);
+            }
         }
         tx.commit().await?;
-        let superseded = superseded
-            .iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from).and_then(|t| parse("quote id", &t)))
-            .collect::<Result<_, _>>()?;
-        Ok(InsertOutcome::Stored { superseded })
+
+        for &n in &admitted {
+            let (id, quote) = &quotes[n];
+            outcomes[n] = Some(if !inserted.contains(&id.to_string()) {
+                InsertOutcome::AlreadyStored
+            } else if latest.get(&key(quote)) == Some(&n) {
+                let mut superseded = superseded_by.remove(&key(quote)).unwrap_or_default();
+                superseded.sort();
+                InsertOutcome::Stored { superseded }
+            } else {
+                InsertOutcome::Stored { superseded: Vec::new() }
+            });
+        }
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(InsertOutcome::AlreadyStored)).collect())
     }
 
     fn quote_from_row(row: &AnyRow) -> Result<QuoteRecord, StoreError> {
@@ -432,26 +562,39 @@ impl Store {
 
     /// Epoch `epoch`, if it has (or had) blocks.
     pub async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1 \
-             FROM epochs WHERE epoch = $1",
-        )
-        .bind(int(epoch))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| -> Result<EpochRecord, StoreError> {
-            Ok(EpochRecord {
-                epoch: uint(row.try_get("epoch")?),
-                init_block: uint(row.try_get("init_block")?),
-                final_block: uint(row.try_get("final_block")?),
-                block_count: uint(row.try_get("block_count")?),
-                tx_count: uint(row.try_get("tx_count")?),
-                total_fees: parse("total_fees", &row.try_get::<String, _>("total_fees")?)?,
-                proven: row.try_get::<i64, _>("proven_at_l1")? != 0,
-                pruned: row.try_get::<i64, _>("pruned_at_l1")? != 0,
+        let row = sqlx::query(concat!("SELECT ", epoch_columns!(), " FROM epochs WHERE epoch = $1"))
+            .bind(int(epoch))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(epoch_from_row).transpose()
+    }
+
+    /// The view of L1 intake validates against: cursor, epochs not proven (and the 64 latest),
+    /// the open claim, and every known deposit.
+    pub async fn load_view(&self) -> Result<crate::view::ChainView, StoreError> {
+        let cursor = self.cursor().await?;
+        let epochs = sqlx::query(concat!(
+            "SELECT ",
+            epoch_columns!(),
+            " FROM epochs WHERE proven_at_l1 = 0 OR epoch >= (SELECT MAX(epoch) FROM epochs) - 64"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| epoch_from_row(row).map(|e| (e.epoch, e)))
+        .collect::<Result<_, _>>()?;
+        let deposits = sqlx::query("SELECT address, deposit FROM provers")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    parse("address", &row.try_get::<String, _>("address")?)?,
+                    parse("deposit", &row.try_get::<String, _>("deposit")?)?,
+                ))
             })
-        })
-        .transpose()
+            .collect::<Result<_, StoreError>>()?;
+        Ok(crate::view::ChainView { cursor, epochs, open_claim: self.open_claim().await?, deposits })
     }
 
     /// The open claim (on an epoch neither proven nor slashed), if any.

@@ -6,8 +6,11 @@
 //! routing, JSON parsing, pricing, metrics, timeout and body-limit layers) with a bare axum
 //! handler that returns a fixed answer.
 
+mod node;
+
 use std::{
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -37,6 +40,9 @@ struct Args {
 enum Target {
     /// The quote service's `POST /quote` against a bare axum handler.
     QuoteService,
+    /// The coordination node's `POST /epoch-proof-quotes` with PostgreSQL, beside the raw
+    /// signature-recovery rate and a PostgreSQL single-row insert rate.
+    Node(node::NodeArgs),
 }
 
 /// The request Aztec's HTTP quote provider sends.
@@ -61,11 +67,26 @@ async fn serve(router: Router) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// One connection sending requests back to back until `deadline`; returns latencies and errors.
+/// The request bodies of a run: cycled for ever, or each sent once.
+struct Bodies {
+    bodies: Vec<Bytes>,
+    cycle: bool,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Bodies {
+    fn take(&self) -> Option<Bytes> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.cycle { self.bodies.get(i % self.bodies.len()).cloned() } else { self.bodies.get(i).cloned() }
+    }
+}
+
+/// One connection sending requests back to back until `deadline` or until the bodies run out;
+/// returns latencies of the 2xx answers and the count of other outcomes.
 async fn connection(
     addr: SocketAddr,
     path: &'static str,
-    body: &'static str,
+    bodies: Arc<Bodies>,
     deadline: Instant,
 ) -> (Vec<Duration>, u64) {
     let mut latencies = Vec::with_capacity(100_000);
@@ -77,20 +98,27 @@ async fn connection(
     };
     tokio::spawn(conn);
     while Instant::now() < deadline {
+        let Some(body) = bodies.take() else { break };
         let request = http::Request::post(path)
             .header(http::header::HOST, "127.0.0.1")
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from_static(body.as_bytes())));
+            .body(Full::new(body));
         let Ok(request) = request else { return (latencies, errors + 1) };
         let started = Instant::now();
         match sender.send_request(request).await {
             Ok(response) => {
                 let ok = response.status().is_success();
-                let drained = response.into_body().collect().await.is_ok();
-                if ok && drained {
-                    latencies.push(started.elapsed());
-                } else {
-                    errors += 1;
+                let body = response.into_body().collect().await.map(|b| b.to_bytes());
+                match (ok, body) {
+                    (true, Ok(_)) => latencies.push(started.elapsed()),
+                    (false, Ok(body)) => {
+                        // The first few refusals are shown, to explain the error count.
+                        if errors < 3 {
+                            eprintln!("refused: {}", String::from_utf8_lossy(&body));
+                        }
+                        errors += 1;
+                    }
+                    (_, Err(_)) => errors += 1,
                 }
             }
             Err(_) => return (latencies, errors + 1),
@@ -99,11 +127,11 @@ async fn connection(
     (latencies, errors)
 }
 
-async fn round(addr: SocketAddr, connections: usize, seconds: f64) -> Round {
+async fn round(addr: SocketAddr, path: &'static str, bodies: Arc<Bodies>, connections: usize, seconds: f64) -> Round {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> =
-        (0..connections).map(|_| tokio::spawn(connection(addr, "/quote", QUOTE_REQUEST, deadline))).collect();
+        (0..connections).map(|_| tokio::spawn(connection(addr, path, bodies.clone(), deadline))).collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -160,9 +188,12 @@ fn main() -> anyhow::Result<()> {
                 let service_addr = serve(quote_service::app(state)).await?;
 
                 let (mut base_rounds, mut service_rounds) = (Vec::new(), Vec::new());
+                let body = || {
+                    Arc::new(Bodies { bodies: vec![Bytes::from_static(QUOTE_REQUEST.as_bytes())], cycle: true, next: 0.into() })
+                };
                 for _ in 0..args.rounds {
-                    base_rounds.push(round(bare_addr, args.connections, args.seconds).await);
-                    service_rounds.push(round(service_addr, args.connections, args.seconds).await);
+                    base_rounds.push(round(bare_addr, "/quote", body(), args.connections, args.seconds).await);
+                    service_rounds.push(round(service_addr, "/quote", body(), args.connections, args.seconds).await);
                 }
                 println!(
                     "{} rounds × {} s per target, {} keep-alive connections, POST /quote with Aztec's request body; median round:\n",
@@ -173,6 +204,7 @@ fn main() -> anyhow::Result<()> {
                 report("bare axum handler (baseline)", &base_rounds, &base_rounds);
                 report("quote-service `POST /quote`", &service_rounds, &base_rounds);
             }
+            Target::Node(node_args) => node::run(node_args, args.connections).await?,
         }
         Ok(())
     })

@@ -112,14 +112,17 @@ impl NodeApp {
 
     /// Waits until the node's view of L1 has caught up with the chain's head.
     pub(crate) async fn synced(&self) {
-        wait_synced(&self.chain, self.node.store()).await;
+        wait_synced(&self.chain, &self.node.state).await;
     }
 }
 
-pub(crate) async fn wait_synced(chain: &TestChain, store: &Store) {
+/// Waits until the node's stored view of L1, and the copy its intake reads, have reached the
+/// chain's head.
+pub(crate) async fn wait_synced(chain: &TestChain, state: &AppState) {
     let head = chain.anvil.provider().get_block_number().await.expect("head");
     for _ in 0..500 {
-        if store.cursor().await.ok().flatten().is_some_and(|c| c.l1_block >= head) {
+        let stored = state.store.cursor().await.ok().flatten().is_some_and(|c| c.l1_block >= head);
+        if stored && state.view.get().cursor.is_some_and(|c| c.l1_block >= head) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -194,7 +194,7 @@ async fn quotes_and_the_cursor_survive_a_restart() {
     // While it is down, the chain moves on: a claim lands.
     chain.claim(signed.quote).await.expect("claims");
     let node = RunningNode::start(node_config(&chain, &db.url)).await;
-    wait_synced(&chain, node.store()).await;
+    wait_synced(&chain, &node.state).await;
     let after = node.store().cursor().await.expect("reads").expect("cursor");
     assert!(after.l1_block > before.l1_block);
     let record = node.store().quote(signed.id(&chain.config.quote_domain())).await.expect("reads").expect("kept");
@@ -232,7 +232,7 @@ async fn two_nodes_on_one_postgres_run_one_watcher() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert!(second.state.watcher_status().leader, "the remaining node took over the watcher");
-        wait_synced(&chain, second.store()).await;
+        wait_synced(&chain, &second.state).await;
     }
     drop(db);
 }

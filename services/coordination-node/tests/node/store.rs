@@ -253,3 +253,27 @@ both_backends!(a_rollback_undoes_exactly_what_the_dropped_l1_blocks_did, |store:
     store.rollback_to(cursor(100)).await.expect("rolls back");
     assert_eq!(store.epoch(0).await.expect("reads"), None);
 });
+
+both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| async move {
+    let (a, qa) = quote(0, 3, 250);
+    let (b, qb) = quote(0, 3, 200);
+    let (c, qc) = quote(1, 3, 300);
+    let outcomes = store.insert_quotes(&[(a, qa), (b, qb), (a, qa), (c, qc)], 1).await.expect("stores");
+    assert_eq!(
+        outcomes,
+        vec![
+            InsertOutcome::Stored { superseded: vec![] },
+            InsertOutcome::Stored { superseded: vec![a] },
+            InsertOutcome::AlreadyStored,
+            InsertOutcome::EpochFull,
+        ]
+    );
+    assert_eq!((status(&store, a).await, status(&store, b).await), (QuoteStatus::Superseded, QuoteStatus::Pending));
+    assert!(store.quote(c).await.expect("reads").is_none());
+    // A prover replacing its own quote is not refused by the cap.
+    let (d, qd) = quote(0, 3, 100);
+    assert_eq!(
+        store.insert_quotes(&[(d, qd)], 1).await.expect("stores"),
+        vec![InsertOutcome::Stored { superseded: vec![b] }]
+    );
+});

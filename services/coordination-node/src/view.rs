@@ -1,0 +1,73 @@
+//! The node's view of L1 held in memory for intake: the cursor, the epochs still in play, the
+//! open claim and provers' deposits. Reloaded from the database whenever the watcher (on this
+//! replica or another) moves the cursor, so validating a quote reads no table but `quotes`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use alloy::primitives::{Address, U256};
+
+use crate::store::{ChainCursor, ClaimRecord, EpochRecord, Store, StoreError};
+
+/// A consistent snapshot of the stored view of L1.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainView {
+    /// Where the watcher is.
+    pub cursor: Option<ChainCursor>,
+    /// Epochs not yet proven, and the most recent proven ones.
+    pub epochs: HashMap<u64, EpochRecord>,
+    /// The open claim.
+    pub open_claim: Option<ClaimRecord>,
+    /// Escrow deposits of the provers seen.
+    pub deposits: HashMap<Address, U256>,
+}
+
+/// The current snapshot, shared by the request handlers.
+#[derive(Debug, Default)]
+pub struct ViewCache {
+    current: RwLock<Arc<ChainView>>,
+}
+
+impl ViewCache {
+    /// The current snapshot.
+    pub fn get(&self) -> Arc<ChainView> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, view: ChainView) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+    }
+
+    /// Remembers a deposit read on demand for a prover the watcher has not seen.
+    pub fn note_deposit(&self, prover: Address, deposit: U256) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut view = current.as_ref().clone();
+        view.deposits.insert(prover, deposit);
+        *current = Arc::new(view);
+    }
+
+    /// Reloads the snapshot if the stored cursor moved; returns whether it did.
+    pub async fn refresh(&self, store: &Store) -> Result<bool, StoreError> {
+        let cursor = store.cursor().await?;
+        if cursor.is_some() && cursor == self.get().cursor {
+            return Ok(false);
+        }
+        self.set(store.load_view().await?);
+        Ok(true)
+    }
+}
+
+/// Keeps `cache` current, checking the stored cursor every `interval`.
+pub async fn keep_fresh(cache: Arc<ViewCache>, store: Store, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = cache.refresh(&store).await {
+            tracing::warn!(%error, "cannot reload the view of L1 from the database");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Load on the coordination node's intake: many provers' pre-signed quotes for one epoch,
+//! submitted at a chosen concurrency to a node on PostgreSQL that follows a local anvil chain.
+//! Beside it, in the same run: the raw signature-recovery rate (one core) and the rate of
+//! single-row PostgreSQL inserts at the same concurrency, the two costs every quote pays.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{U256, keccak256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+use bytes::Bytes;
+use coordination_node::{AppState, Config};
+use epoch_quote::QuoteSigner;
+use rollup_l1::{EscrowContract, TokenContract, devchain::Anvil, testkit::TestChain};
+use sqlx::Connection;
+
+use crate::{Bodies, median, ms, round};
+
+/// Options of the node load.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeArgs {
+    /// Quotes to submit (each distinct).
+    #[arg(long, default_value_t = 50_000)]
+    quotes: usize,
+    /// Provers signing them.
+    #[arg(long, default_value_t = 50)]
+    provers: usize,
+    /// PostgreSQL server (a database is created for the run and dropped after).
+    #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+}
+
+pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()> {
+    let chain = TestChain::start().await;
+    let provers = fund_provers(&chain, args.provers).await?;
+    chain.epoch_zero_ready_to_claim().await;
+
+    let name = format!("pc_loadgen_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&args.database_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    let base = args.database_url.rsplit_once('/').map_or(args.database_url.as_str(), |(b, _)| b).to_owned();
+    let url = format!("{base}/{name}");
+    let result = measure(&args, connections, &chain, &provers, &url).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+/// Gives each prover ETH, tokens and an escrow deposit.
+async fn fund_provers(chain: &TestChain, count: usize) -> anyhow::Result<Vec<QuoteSigner>> {
+    let minter = TokenContract::new(chain.deployment.token, chain.anvil.wallet_provider(&Anvil::dev_key(0)));
+    let mut signers = Vec::new();
+    for i in 0..count {
+        let secret = keccak256(format!("loadgen prover {i}"));
+        let key = PrivateKeySigner::from_bytes(&secret)?;
+        chain.anvil.set_balance(key.address(), U256::from(10u64).pow(U256::from(20))).await?;
+        minter.mint(key.address(), U256::from(1_000_000u64)).await?;
+        let provider = chain.anvil.wallet_provider(&key);
+        TokenContract::new(chain.deployment.token, provider.clone())
+            .approve(chain.deployment.escrow, U256::MAX)
+            .await?;
+        EscrowContract::new(chain.deployment.escrow, provider).deposit(U256::from(100_000u64)).await?;
+        signers.push(QuoteSigner::from_bytes(secret.0)?);
+    }
+    Ok(signers)
+}
+
+async fn measure(
+    args: &NodeArgs,
+    connections: usize,
+    chain: &TestChain,
+    provers: &[QuoteSigner],
+    url: &str,
+) -> anyhow::Result<()> {
+    // Pre-sign: prover i % P, fee 1 + i / P, so every quote is distinct.
+    let template = chain.quote(&chain.prover, 0).await;
+    let domain = chain.config.quote_domain();
+    let started = Instant::now();
+    let bodies: Vec<Bytes> = (0..args.quotes)
+        .map(|i| {
+            let signer = &provers[i % provers.len()];
+            let mut quote = template;
+            quote.prover = signer.address();
+            quote.basis_point_fee = 1 + (i / provers.len()) as u32 % 10_000;
+            Bytes::from(serde_json::to_vec(&signer.sign(quote, &domain)).unwrap_or_default())
+        })
+        .collect();
+    eprintln!("signed {} quotes in {:.1} s", bodies.len(), started.elapsed().as_secs_f64());
+
+    let recovery = recovery_rate(&bodies);
+    let insert = insert_rate(url, connections).await?;
+
+    let config = Config {
+        listen_addr: "127.0.0.1:0".parse()?,
+        l1_rpc_url: chain.anvil.endpoint(),
+        rollup_address: chain.deployment.rollup,
+        database_url: Some(url.to_owned()),
+        sqlite_path: "unused.sqlite".into(),
+        polling_interval_ms: 200,
+        watch_from_block: 0,
+        watch_batch_blocks: 1000,
+        quotes_per_epoch: 1_000_000,
+        body_limit: 4096,
+        request_timeout_ms: 10_000,
+        log_format: Default::default(),
+    };
+    let state = AppState::new(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let node = tokio::spawn(coordination_node::run(state.clone(), listener, std::future::pending()));
+    let head = chain.anvil.provider().get_block_number().await?;
+    for _ in 0..1000 {
+        if state.view.get().cursor.is_some_and(|c| c.l1_block >= head) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let source = Arc::new(Bodies { bodies, cycle: false, next: 0.into() });
+    let result = round(addr, "/epoch-proof-quotes", source, connections, 600.0).await;
+    node.abort();
+
+    println!(
+        "{} quotes from {} provers, {connections} keep-alive connections, node on PostgreSQL:\n",
+        args.quotes,
+        provers.len()
+    );
+    println!("| measure | rate | p50 | p99 |");
+    println!("|---|---:|---:|---:|");
+    println!("| raw signature recovery, one core (baseline) | {recovery:.0}/s | | |");
+    println!(
+        "| PostgreSQL single-row insert, {connections} connections (baseline) | {:.0}/s | {} | {} |",
+        insert.0,
+        ms(insert.1),
+        ms(insert.2)
+    );
+    println!(
+        "| node: validated, durably stored quotes | {:.0}/s | {} | {} |",
+        result.rps,
+        ms(result.p50.as_secs_f64()),
+        ms(result.p99.as_secs_f64())
+    );
+    println!("\nnot accepted: {}", result.errors);
+    Ok(())
+}
+
+/// Recoveries per second on one core over the pre-signed quotes.
+fn recovery_rate(bodies: &[Bytes]) -> f64 {
+    let parsed: Vec<(secp256k1::ecdsa::RecoverableSignature, secp256k1::Message)> = bodies
+        .iter()
+        .take(1000)
+        .filter_map(|b| epoch_quote::SignedEpochProofQuote::from_json(b).ok())
+        .filter_map(|q| {
+            let bytes = q.signature.as_bytes();
+            let id = bytes[64].checked_sub(27)?;
+            let sig = secp256k1::ecdsa::RecoverableSignature::from_compact(
+                &bytes[..64],
+                secp256k1::ecdsa::RecoveryId::from_u8_masked(id),
+            )
+            .ok()?;
+            Some((sig, secp256k1::Message::from_digest(q.quote.struct_hash().0)))
+        })
+        .collect();
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut n = 0usize;
+        while started.elapsed() < Duration::from_millis(300) {
+            for (sig, msg) in &parsed {
+                std::hint::black_box(sig.recover_ecdsa(*msg).ok());
+                n += 1;
+            }
+        }
+        rates.push(n as f64 / started.elapsed().as_secs_f64());
+    }
+    median(rates)
+}
+
+/// Single-row inserts per second at `connections` concurrency, with p50 and p99 in seconds.
+async fn insert_rate(url: &str, connections: usize) -> anyhow::Result<(f64, f64, f64)> {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(url).await?;
+    sqlx::query("CREATE TABLE insert_baseline (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if sqlx::query("INSERT INTO insert_baseline (payload) VALUES ($1)")
+                        .bind("0x0000000000000000000000000000000000000000000000000000000000000000")
+                        .execute(&pool)
+                        .await
+                        .is_ok()
+                    {
+                        latencies.push(t.elapsed().as_secs_f64());
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let pick =
+        |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    pool.close().await;
+    Ok((rate, pick(0.5), pick(0.99)))
+}
