@@ -54,6 +54,13 @@ pub struct DevnetConfig {
     /// claim window either way.
     #[arg(long, env = "DEVNET_QUOTE_POLICY")]
     pub quote_policy: Option<PathBuf>,
+    /// Loopback port of the coordination node (0: any free port).
+    #[arg(long, env = "DEVNET_NODE_PORT", default_value_t = 8000)]
+    pub node_port: u16,
+    /// PostgreSQL for the coordination node; without it the node uses a SQLite file in a
+    /// temporary folder, removed when the devnet stops.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Also write the endpoints, addresses and keys as JSON to this file.
     #[arg(long, env = "DEVNET_WRITE_DEPLOYMENT")]
     pub write_deployment: Option<PathBuf>,
@@ -97,6 +104,9 @@ pub struct Devnet {
     pub accounts: Vec<Account>,
     /// Where the quote service listens.
     pub quote_service: SocketAddr,
+    /// Where the coordination node listens.
+    pub node: SocketAddr,
+    _data: tempfile::TempDir,
     stop: tokio::sync::watch::Sender<bool>,
     services: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -176,7 +186,35 @@ impl Devnet {
             }
         }));
 
-        Ok(Self { anvil, deployment, rollup, accounts, quote_service, stop, services })
+        let data = tempfile::tempdir().map_err(|e| service_error("coordination-node")(&e))?;
+        let node_config = coordination_node::Config {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], config.node_port)),
+            l1_rpc_url: anvil.endpoint(),
+            rollup_address: deployment.rollup,
+            database_url: config.database_url.clone(),
+            sqlite_path: data.path().join("coordination-node.sqlite"),
+            polling_interval_ms: 500,
+            ..coordination_node::Config::parse_from([
+                "coordination-node",
+                "--rollup-address",
+                &deployment.rollup.to_string(),
+            ])
+        };
+        let state = coordination_node::AppState::new(node_config.clone())
+            .await
+            .map_err(|e| service_error("coordination-node")(&e))?;
+        let listener = tokio::net::TcpListener::bind(node_config.listen_addr)
+            .await
+            .map_err(|e| service_error("coordination-node")(&format!("{}: {e}", node_config.listen_addr)))?;
+        let node = listener.local_addr().map_err(|e| service_error("coordination-node")(&e))?;
+        let until_stopped = wait_for_stop(stopped.clone());
+        services.push(tokio::spawn(async move {
+            if let Err(e) = coordination_node::run(state, listener, until_stopped).await {
+                tracing::error!(error = %e, "coordination node stopped");
+            }
+        }));
+
+        Ok(Self { anvil, deployment, rollup, accounts, quote_service, node, _data: data, stop, services })
     }
 
     /// Stops the services (finishing requests in flight), then the L1.
@@ -206,6 +244,11 @@ impl Devnet {
             "Quote service     http://{}   (POST /quote, GET /policy, /metrics, /docs)",
             self.quote_service
         );
+        let _ = writeln!(
+            out,
+            "Coordination node http://{}   (POST /epoch-proof-quotes, GET /epoch-proof-quotes/{{id}}, /readyz, /docs)",
+            self.node
+        );
         let _ = writeln!(out, "\nAccounts (anvil development keys, public knowledge: devnet only)");
         for account in &self.accounts {
             let _ = writeln!(out, "  {:<32} {}  {}", account.role, account.address(), hex_key(&account.key));
@@ -232,6 +275,7 @@ impl Devnet {
             "claimWindowSlots": self.rollup.claim_window_slots,
             "minBondAmount": self.rollup.min_bond_amount.to_string(),
             "quoteServiceUrl": format!("http://{}", self.quote_service),
+            "coordinationNodeUrl": format!("http://{}", self.node),
             "accounts": accounts,
         })
     }

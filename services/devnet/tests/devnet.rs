@@ -41,5 +41,42 @@ async fn starts_deploys_and_funds() {
         .expect("json");
     // Valid through the claim window of epoch 2: slots 9 and 10.
     assert_eq!(answer["validUntilSlot"], "10", "{answer}");
+    // The coordination node follows the devnet's L1 and refuses a quote for an epoch that has
+    // not ended, naming the rule.
+    let client = reqwest::Client::new();
+    let node = format!("http://{}", devnet.node);
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(format!("{node}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the node became ready");
+    let prover = &devnet.accounts[1];
+    let signer = epoch_quote::QuoteSigner::from_bytes(prover.key.to_bytes().0).expect("key");
+    let quote = epoch_quote::EpochProofQuote {
+        prover: prover.address(),
+        epoch_number: U256::from(1_000),
+        epoch_init_block: U256::from(1),
+        epoch_final_block: U256::from(2),
+        total_fees: U256::from(10),
+        rollup_address: devnet.deployment.rollup,
+        basis_point_fee: 100,
+        bond_amount: U256::from(5_000),
+        valid_until_slot: U256::from(5_000),
+    };
+    let signed = signer.sign(quote, &devnet.rollup.quote_domain());
+    let answer: serde_json::Value = client
+        .post(format!("{node}/epoch-proof-quotes"))
+        .json(&signed)
+        .send()
+        .await
+        .expect("node answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["code"], "epoch_not_complete", "{answer}");
     devnet.stop().await;
 }

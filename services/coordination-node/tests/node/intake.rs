@@ -328,3 +328,28 @@ async fn an_l1_reorg_rolls_the_view_back_and_the_new_branch_is_read() {
     let epoch = store.epoch(0).await.expect("reads").expect("known");
     assert_eq!((epoch.block_count, epoch.total_fees), (2, U256::from(10_000)), "nothing counted twice");
 }
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_at_once_and_recovers() {
+    let app = NodeApp::postgres().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let chain = &app.chain;
+    let quote = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    app.db.set_reachable(false).await;
+    let started = std::time::Instant::now();
+    let (status, body) = app.node.submit(&quote).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("database_unavailable")),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "answered in {:?}", started.elapsed());
+    let (status, ready) = app.node.get("/readyz").await;
+    assert_eq!((status, ready["database"].as_bool()), (StatusCode::SERVICE_UNAVAILABLE, Some(false)));
+    assert_eq!(app.node.get("/healthz").await.0, StatusCode::OK);
+
+    app.db.set_reachable(true).await;
+    let (status, body) = app.node.submit(&quote).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

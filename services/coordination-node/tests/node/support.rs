@@ -11,6 +11,27 @@ pub(crate) struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDb {
+    /// Refuses (or allows again) every connection to this PostgreSQL database and closes those
+    /// open: the database becomes unreachable for the node.
+    pub(crate) async fn set_reachable(&self, reachable: bool) {
+        use sqlx::Connection;
+        let Some((admin, name)) = &self.cleanup else { panic!("only PostgreSQL test databases can be cut off") };
+        let mut conn = sqlx::PgConnection::connect(admin).await.expect("admin connection");
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}")))
+            .execute(&mut conn)
+            .await
+            .expect("alter database");
+        if !reachable {
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+                .bind(name)
+                .execute(&mut conn)
+                .await
+                .expect("terminate");
+        }
+    }
+}
+
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
