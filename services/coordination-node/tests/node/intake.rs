@@ -353,3 +353,35 @@ async fn an_unreachable_database_answers_503_at_once_and_recovers() {
     let (status, body) = app.node.submit(&quote).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test]
+async fn the_node_resumes_when_the_l1_comes_back() {
+    let db = crate::support::TestDb::sqlite().await;
+    let chain = rollup_l1::testkit::TestChain::start().await;
+    let upstream = chain.anvil.endpoint().socket_addrs(|| None).expect("addr")[0];
+    let proxy = crate::proxy::Proxy::start(upstream).await;
+    let mut config = node_config(&chain, &db.url);
+    config.l1_rpc_url = format!("http://{}", proxy.addr).parse().expect("url");
+    let node = RunningNode::start(config).await;
+    wait_synced(&chain, &node.state).await;
+
+    proxy.cut();
+    chain.epoch_zero_ready_to_claim().await;
+    let mut unready = false;
+    for _ in 0..200 {
+        if node.get("/readyz").await.0 == StatusCode::SERVICE_UNAVAILABLE {
+            unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(unready, "an unreachable L1 makes the node unready");
+    assert_eq!(node.get("/healthz").await.0, StatusCode::OK, "but it stays up");
+
+    proxy.restore().await;
+    wait_synced(&chain, &node.state).await;
+    let quote = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    let (status, body) = node.submit(&quote).await;
+    assert_eq!(status, StatusCode::CREATED, "the blocks proposed during the outage were read: {body}");
+    assert_eq!(node.get("/readyz").await.0, StatusCode::OK);
+}

@@ -2,5 +2,6 @@
 
 mod app;
 mod intake;
+mod proxy;
 mod store;
 mod support;
