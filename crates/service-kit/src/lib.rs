@@ -6,10 +6,12 @@
 mod error;
 mod json;
 pub mod metrics;
+mod router;
 pub mod telemetry;
 
 pub use error::{ApiError, ErrorBody, method_not_allowed, not_found};
 pub use json::{JsonBody, JsonBytes};
+pub use router::{Limits, finish};
 
 /// Resolves on Ctrl-C or SIGTERM: the moment to stop taking requests and finish those in flight.
 pub async fn shutdown_signal() {

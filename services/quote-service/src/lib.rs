@@ -8,19 +8,17 @@ pub mod store;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::{Router, error_handling::HandleErrorLayer, extract::DefaultBodyLimit, http::StatusCode, middleware};
+use axum::Router;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
     registry::Registry,
 };
 use service_kit::{
-    ApiError,
     metrics::{HttpMetrics, SharedRegistry},
     telemetry::LogFormat,
 };
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -169,24 +167,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// layers (body limit, timeout, panic guard, metrics).
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes().split_for_parts();
-    let timeout = Duration::from_millis(state.config.request_timeout_ms);
-    router
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(service_kit::not_found)
-        .method_not_allowed_fallback(service_kit::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.metrics.http.clone(), service_kit::metrics::track))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long")
-                }))
-                .timeout(timeout),
-        )
-        .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::internal("a handler panicked"))
-        }))
-        .with_state(state)
+    let limits = service_kit::Limits {
+        timeout: Duration::from_millis(state.config.request_timeout_ms),
+        body_limit: state.config.body_limit,
+    };
+    service_kit::finish(router, openapi, state.metrics.http.clone(), limits).with_state(state)
 }
 
 /// Serves on `listener` until `shutdown` resolves, reloading the policy on SIGHUP and on file
