@@ -1,6 +1,6 @@
 //! The HTTP API of the node (part 1: intake, one quote by id, health).
 
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256, U256};
 use axum::{
     Json,
     extract::{Path, State},
@@ -14,7 +14,7 @@ use service_kit::{ApiError, ErrorBody, JsonBytes};
 use crate::{
     AppState,
     intake::{self, Accepted},
-    store::QuoteStatus,
+    store::{ClaimRecord, QuoteStatus},
 };
 
 /// The answer to a submitted quote.
@@ -25,6 +25,62 @@ pub struct SubmitResponse {
     pub id: B256,
     /// Its lifecycle status.
     pub status: QuoteStatus,
+}
+
+/// A claim seen on L1.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimView {
+    /// The claimed epoch.
+    pub epoch: u64,
+    /// The claimed quote.
+    #[schema(value_type = String)]
+    pub quote_id: B256,
+    /// The prover whose bond is staked.
+    #[schema(value_type = String)]
+    pub bond_provider: Address,
+    /// The proposer that claimed.
+    #[schema(value_type = String)]
+    pub proposer: Address,
+    /// The staked bond (decimal string).
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "decimal")]
+    pub bond_amount: U256,
+    /// The prover's fee.
+    pub basis_point_fee: u32,
+    /// The slot of the claim.
+    pub claimed_at_slot: u64,
+    /// The L1 transaction of the claim.
+    #[schema(value_type = String)]
+    pub l1_tx: B256,
+    /// The L1 block of the claim.
+    pub l1_block: u64,
+    /// L1 blocks on top of it, the claim's own included, as the node last saw the chain.
+    pub confirmations: u64,
+    /// `open`, `proven` or `slashed`.
+    pub outcome: String,
+}
+
+fn decimal<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+impl ClaimView {
+    fn new(claim: ClaimRecord, outcome: String, head: u64) -> Self {
+        Self {
+            epoch: claim.epoch,
+            quote_id: claim.quote_id,
+            bond_provider: claim.bond_provider,
+            proposer: claim.proposer,
+            bond_amount: claim.bond_amount,
+            basis_point_fee: claim.basis_point_fee,
+            claimed_at_slot: claim.claimed_at_slot,
+            l1_tx: claim.l1_tx,
+            l1_block: claim.l1_block,
+            confirmations: (head + 1).saturating_sub(claim.l1_block),
+            outcome,
+        }
+    }
 }
 
 /// A stored quote: the signed quote's fields, its id and its status.
@@ -38,6 +94,9 @@ pub struct QuoteView {
     pub status: QuoteStatus,
     /// When the node stored it (ms since the Unix epoch).
     pub received_at_ms: i64,
+    /// The claim that named it, once claimed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ClaimView>,
     /// The signed quote, in its JSON form.
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -126,10 +185,13 @@ pub(crate) async fn get_quote(
         .await
         .map_err(|e| intake::database_unavailable(&e))?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "quote_not_found", format!("no quote {id}")))?;
+    let claim = state.store.claim_of_quote(id).await.map_err(|e| intake::database_unavailable(&e))?;
+    let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     Ok(Json(QuoteView {
         id: record.id,
         status: record.status,
         received_at_ms: record.received_at_ms,
+        claim: claim.map(|(claim, outcome)| ClaimView::new(claim, outcome, head)),
         quote: record.quote,
     }))
 }
@@ -190,4 +252,261 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     service_kit::metrics::serve_metrics(State(state.metrics.registry())).await
+}
+
+/// Query of `GET /epoch-proof-quotes`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuotesQuery {
+    /// The epoch (required).
+    epoch: Option<String>,
+    /// Only quotes with this status (default `pending`: still claimable); `all` for every status.
+    status: Option<String>,
+    /// Only quotes of this prover.
+    prover: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of quotes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotePage {
+    /// Best first: lowest `basisPointFee`, then earliest received.
+    pub quotes: Vec<QuoteView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn bad_parameter(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_parameter", message).with_field(field)
+}
+
+fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_parameter", rejection.body_text())
+}
+
+fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| bad_parameter("limit", "limit must be an integer from 1 to 500")),
+    }
+}
+
+fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, ApiError> {
+    prover
+        .map(|p| {
+            p.parse::<Address>()
+                .map_err(|_| bad_parameter("prover", "prover must be an address (0x and 40 hex digits)"))
+        })
+        .transpose()
+}
+
+/// The quotes of an epoch, best first.
+///
+/// By default only those still claimable (`pending`). Pages are stable: pass `nextCursor` back
+/// as `cursor`.
+#[utoipa::path(
+    get,
+    path = "/epoch-proof-quotes",
+    tag = "quotes",
+    params(QuotesQuery),
+    responses((status = 200, body = QuotePage), (status = 400, description = "Bad parameter", body = ErrorBody))
+)]
+pub(crate) async fn list_quotes(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<QuotesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<QuotePage>, ApiError> {
+    let axum::extract::Query(query) = query.map_err(query_rejection)?;
+    let epoch = query
+        .epoch
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("missing_parameter", "epoch is required").with_field("epoch"))?
+        .parse::<u64>()
+        .map_err(|_| bad_parameter("epoch", "epoch must be a non-negative integer"))?;
+    let status = match query.status.as_deref() {
+        None => Some(QuoteStatus::Pending),
+        Some("all") => None,
+        Some(text) => Some(text.parse::<QuoteStatus>().map_err(|_| {
+            bad_parameter("status", "status must be pending, claimed, expired, superseded, proven, slashed or all")
+        })?),
+    };
+    let prover = parse_prover(query.prover.as_deref())?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.split_once('-')
+                .and_then(|(fee, seq)| Some((fee.parse::<u32>().ok()?, seq.parse::<i64>().ok()?)))
+                .ok_or_else(|| bad_parameter("cursor", "cursor must be a nextCursor from a previous page"))
+        })
+        .transpose()?;
+    let records = state
+        .store
+        .quotes_page(epoch, status, prover, after, limit)
+        .await
+        .map_err(|e| intake::database_unavailable(&e))?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| format!("{}-{}", r.quote.quote.basis_point_fee, r.seq)))
+        .flatten();
+    let quotes = records
+        .into_iter()
+        .map(|r| QuoteView {
+            id: r.id,
+            status: r.status,
+            received_at_ms: r.received_at_ms,
+            claim: None,
+            quote: r.quote,
+        })
+        .collect();
+    Ok(Json(QuotePage { quotes, next_cursor }))
+}
+
+/// Where an epoch is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EpochState {
+    /// The current epoch.
+    Open,
+    /// Ended, not claimed, not proven.
+    Complete,
+    /// Claimed, not yet proven.
+    Claimed,
+    /// Proven.
+    Proven,
+    /// Pruned.
+    Pruned,
+}
+
+/// An epoch as the node sees it on L1.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EpochView {
+    /// The epoch.
+    pub epoch: u64,
+    /// First L2 block.
+    pub init_block: u64,
+    /// Last L2 block (inclusive).
+    pub final_block: u64,
+    /// Number of blocks.
+    pub block_count: u64,
+    /// Transactions.
+    pub tx_count: u64,
+    /// Sum of the blocks' fees (decimal string).
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "decimal")]
+    pub total_fees: U256,
+    /// Its state.
+    pub state: EpochState,
+    /// The claim on it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ClaimView>,
+}
+
+/// One epoch: its blocks, fees, state and claim.
+#[utoipa::path(
+    get,
+    path = "/epochs/{epoch}",
+    tag = "chain",
+    params(("epoch" = u64, Path, description = "The epoch number")),
+    responses(
+        (status = 200, body = EpochView),
+        (status = 400, description = "Not an epoch number", body = ErrorBody),
+        (status = 404, description = "No blocks in this epoch", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_epoch(
+    State(state): State<AppState>,
+    Path(epoch): Path<String>,
+) -> Result<Json<EpochView>, ApiError> {
+    let epoch: u64 = epoch.parse().map_err(|_| bad_parameter("epoch", "epoch must be a non-negative integer"))?;
+    let record = state.store.epoch(epoch).await.map_err(|e| intake::database_unavailable(&e))?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "epoch_not_found", format!("epoch {epoch} has no blocks on L1"))
+    })?;
+    let view = state.view.get();
+    let head = view.cursor.map_or(0, |c| c.l1_block);
+    let current_epoch = match (state.rollup_config(), view.cursor) {
+        (Some(config), Some(cursor)) => config.epoch_at_slot(config.slot_at(cursor.l1_timestamp)),
+        _ => 0,
+    };
+    let claim =
+        state.store.claims_of_epoch(epoch).await.map_err(|e| intake::database_unavailable(&e))?.into_iter().next();
+    let state_now = if record.pruned {
+        EpochState::Pruned
+    } else if record.proven {
+        EpochState::Proven
+    } else if claim.as_ref().is_some_and(|(_, outcome)| outcome == "open") {
+        EpochState::Claimed
+    } else if current_epoch > epoch {
+        EpochState::Complete
+    } else {
+        EpochState::Open
+    };
+    Ok(Json(EpochView {
+        epoch,
+        init_block: record.init_block,
+        final_block: record.final_block,
+        block_count: record.block_count,
+        tx_count: record.tx_count,
+        total_fees: record.total_fees,
+        state: state_now,
+        claim: claim.map(|(c, outcome)| ClaimView::new(c, outcome, head)),
+    }))
+}
+
+/// Query of `GET /claims`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClaimsQuery {
+    /// Only claims of this prover (its bond).
+    prover: Option<String>,
+    /// Only claims made before this L1 block (`nextBefore` of the previous page).
+    before: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<String>,
+}
+
+/// A page of claims.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimPage {
+    /// Newest first.
+    pub claims: Vec<ClaimView>,
+    /// Pass as `before` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
+/// Claims seen on L1 (the current one and history), newest first, optionally of one prover.
+#[utoipa::path(
+    get,
+    path = "/claims",
+    tag = "chain",
+    params(ClaimsQuery),
+    responses((status = 200, body = ClaimPage), (status = 400, description = "Bad parameter", body = ErrorBody))
+)]
+pub(crate) async fn list_claims(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<ClaimsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ClaimPage>, ApiError> {
+    let axum::extract::Query(query) = query.map_err(query_rejection)?;
+    let prover = parse_prover(query.prover.as_deref())?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let before = query
+        .before
+        .as_deref()
+        .map(|b| b.parse::<u64>().map_err(|_| bad_parameter("before", "before must be an L1 block number")))
+        .transpose()?;
+    let claims = state.store.claims(prover, before, limit).await.map_err(|e| intake::database_unavailable(&e))?;
+    let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
+    let next_before = (claims.len() == limit as usize).then(|| claims.last().map(|(c, _)| c.l1_block)).flatten();
+    Ok(Json(ClaimPage { claims: claims.into_iter().map(|(c, o)| ClaimView::new(c, o, head)).collect(), next_before }))
 }

@@ -193,7 +193,11 @@ impl std::fmt::Debug for AppState {
         version = "1"
     ),
     components(schemas(service_kit::ErrorBody)),
-    tags((name = "quotes", description = "Signed quotes"), (name = "operations", description = "Health and metrics"))
+    tags(
+        (name = "quotes", description = "Signed quotes"),
+        (name = "chain", description = "Epochs and claims as seen on L1"),
+        (name = "operations", description = "Health and metrics")
+    )
 )]
 struct ApiDoc;
 
@@ -201,6 +205,9 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::submit_quote))
         .routes(routes!(api::get_quote))
+        .routes(routes!(api::list_quotes))
+        .routes(routes!(api::get_epoch))
+        .routes(routes!(api::list_claims))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
         .routes(routes!(api::metrics))

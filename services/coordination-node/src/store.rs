@@ -301,6 +301,29 @@ fn epoch_from_row(row: &AnyRow) -> Result<EpochRecord, StoreError> {
     })
 }
 
+/// The columns [`claim_from_row`] reads.
+macro_rules! claim_columns {
+    () => {
+        "epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block, l1_tx, outcome"
+    };
+}
+
+fn claim_from_row(row: &AnyRow) -> Result<(ClaimRecord, String), StoreError> {
+    let claim = ClaimRecord {
+        epoch: uint(row.try_get("epoch")?),
+        quote_id: parse("quote_id", &row.try_get::<String, _>("quote_id")?)?,
+        bond_provider: parse("bond_provider", &row.try_get::<String, _>("bond_provider")?)?,
+        proposer: parse("proposer", &row.try_get::<String, _>("proposer")?)?,
+        bond_amount: parse("bond_amount", &row.try_get::<String, _>("bond_amount")?)?,
+        basis_point_fee: u32::try_from(row.try_get::<i64, _>("basis_point_fee")?)
+            .map_err(|_| StoreError::Corrupt("claim basis_point_fee".into()))?,
+        claimed_at_slot: uint(row.try_get("claimed_at_slot")?),
+        l1_block: uint(row.try_get("l1_block")?),
+        l1_tx: parse("l1_tx", &row.try_get::<String, _>("l1_tx")?)?,
+    };
+    Ok((claim, row.try_get("outcome")?))
+}
+
 /// The columns [`Store::quote_from_row`] reads.
 macro_rules! quote_columns {
     () => {
@@ -546,20 +569,6 @@ impl Store {
         row.as_ref().map(Self::quote_from_row).transpose()
     }
 
-    /// The quotes of `epoch` with `status`, best first (lowest fee, then earliest received).
-    pub async fn quotes_of_epoch(&self, epoch: u64, status: QuoteStatus) -> Result<Vec<QuoteRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            quote_columns!(),
-            " FROM quotes WHERE epoch = $1 AND status = $2 ORDER BY basis_point_fee, seq"
-        ))
-        .bind(int(epoch))
-        .bind(status.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(Self::quote_from_row).collect()
-    }
-
     /// Epoch `epoch`, if it has (or had) blocks.
     pub async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
         let row = sqlx::query(concat!("SELECT ", epoch_columns!(), " FROM epochs WHERE epoch = $1"))
@@ -599,26 +608,89 @@ impl Store {
 
     /// The open claim (on an epoch neither proven nor slashed), if any.
     pub async fn open_claim(&self) -> Result<Option<ClaimRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block, \
-             l1_tx FROM claims WHERE outcome = 'open' ORDER BY l1_block DESC LIMIT 1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            claim_columns!(),
+            " FROM claims WHERE outcome = 'open' ORDER BY l1_block DESC LIMIT 1"
+        ))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| -> Result<ClaimRecord, StoreError> {
-            Ok(ClaimRecord {
-                epoch: uint(row.try_get("epoch")?),
-                quote_id: parse("quote_id", &row.try_get::<String, _>("quote_id")?)?,
-                bond_provider: parse("bond_provider", &row.try_get::<String, _>("bond_provider")?)?,
-                proposer: parse("proposer", &row.try_get::<String, _>("proposer")?)?,
-                bond_amount: parse("bond_amount", &row.try_get::<String, _>("bond_amount")?)?,
-                basis_point_fee: u32::try_from(row.try_get::<i64, _>("basis_point_fee")?).unwrap_or(0),
-                claimed_at_slot: uint(row.try_get("claimed_at_slot")?),
-                l1_block: uint(row.try_get("l1_block")?),
-                l1_tx: parse("l1_tx", &row.try_get::<String, _>("l1_tx")?)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(|r| claim_from_row(r).map(|(claim, _)| claim)).transpose()
+    }
+
+    /// The claim that named quote `id`, with its outcome, if any.
+    pub async fn claim_of_quote(&self, id: B256) -> Result<Option<(ClaimRecord, String)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            claim_columns!(),
+            " FROM claims WHERE quote_id = $1 ORDER BY l1_block DESC LIMIT 1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(claim_from_row).transpose()
+    }
+
+    /// The claims of `epoch`, newest first, each with its outcome.
+    pub async fn claims_of_epoch(&self, epoch: u64) -> Result<Vec<(ClaimRecord, String)>, StoreError> {
+        let rows =
+            sqlx::query(concat!("SELECT ", claim_columns!(), " FROM claims WHERE epoch = $1 ORDER BY l1_block DESC"))
+                .bind(int(epoch))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(claim_from_row).collect()
+    }
+
+    /// Claims seen on L1, newest first, optionally of one prover, after `before` (an L1 block,
+    /// exclusive) for paging; each with its outcome (`open`, `proven`, `slashed`).
+    pub async fn claims(
+        &self,
+        prover: Option<Address>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(ClaimRecord, String)>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            claim_columns!(),
+            " FROM claims WHERE ($1 = '' OR bond_provider = $1) AND l1_block < $2 ORDER BY l1_block DESC, epoch DESC \
+             LIMIT $3"
+        ))
+        .bind(prover.map(|p| p.to_string()).unwrap_or_default())
+        .bind(before.map_or(i64::MAX, int))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(claim_from_row).collect()
+    }
+
+    /// A page of the quotes of `epoch`, best first (lowest fee, then earliest received), with
+    /// `status` if given and from `prover` if given, strictly after the position `after`
+    /// (`(basis_point_fee, seq)` of the last quote of the previous page).
+    pub async fn quotes_page(
+        &self,
+        epoch: u64,
+        status: Option<QuoteStatus>,
+        prover: Option<Address>,
+        after: Option<(u32, i64)>,
+        limit: u32,
+    ) -> Result<Vec<QuoteRecord>, StoreError> {
+        let (fee, seq) = after.map_or((-1, -1), |(fee, seq)| (i64::from(fee), seq));
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            quote_columns!(),
+            " FROM quotes WHERE epoch = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR prover = $3) \
+             AND (basis_point_fee > $4 OR (basis_point_fee = $4 AND seq > $5)) \
+             ORDER BY basis_point_fee, seq LIMIT $6"
+        ))
+        .bind(int(epoch))
+        .bind(status.map_or("", QuoteStatus::as_str))
+        .bind(prover.map(|p| p.to_string()).unwrap_or_default())
+        .bind(fee)
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::quote_from_row).collect()
     }
 
     /// `prover`'s escrow deposit as last read from L1.

@@ -3,5 +3,6 @@
 mod app;
 mod intake;
 mod proxy;
+mod read;
 mod store;
 mod support;

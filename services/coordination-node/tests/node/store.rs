@@ -88,8 +88,13 @@ both_backends!(a_newer_quote_supersedes_the_provers_older_one, |store: Store, _u
     );
     assert_eq!(status(&store, old).await, QuoteStatus::Superseded);
     assert_eq!(status(&store, other).await, QuoteStatus::Pending, "another prover's quote is untouched");
-    let best: Vec<B256> =
-        store.quotes_of_epoch(3, QuoteStatus::Pending).await.expect("reads").iter().map(|q| q.id).collect();
+    let best: Vec<B256> = store
+        .quotes_page(3, Some(QuoteStatus::Pending), None, None, 10)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|q| q.id)
+        .collect();
     assert_eq!(best, vec![new, other], "lowest fee first");
 });
 

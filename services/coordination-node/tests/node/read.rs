@@ -1,0 +1,140 @@
+//! The read side: quotes of an epoch best first with filters and pages, one quote with its
+//! claim, epochs and claims.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::app::NodeApp;
+
+async fn ready() -> NodeApp {
+    let app = NodeApp::sqlite().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    app
+}
+
+/// Submits a quote for epoch 0 from the first (`second == false`) or second prover at `fee`.
+async fn submit(app: &NodeApp, second: bool, fee: u32) -> String {
+    let chain = &app.chain;
+    let prover = if second { &chain.prover2 } else { &chain.prover };
+    let mut quote = chain.quote(prover, 0).await;
+    quote.basis_point_fee = fee;
+    let signed = chain.sign(prover, quote);
+    let (status, body) = app.node.submit(&signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+fn fees(page: &Value) -> Vec<u64> {
+    page["quotes"].as_array().expect("quotes").iter().map(|q| q["basisPointFee"].as_u64().expect("fee")).collect()
+}
+
+#[tokio::test]
+async fn quotes_best_first_with_filters_and_stable_pages() {
+    let app = ready().await;
+    let a500 = submit(&app, false, 500).await;
+    submit(&app, false, 400).await;
+    submit(&app, true, 450).await;
+    let a300 = submit(&app, false, 300).await;
+    let b300 = submit(&app, true, 300).await;
+
+    // Claimable only, by default: one per prover, lowest fee first, earliest first on a tie.
+    let (status, page) = app.node.get("/epoch-proof-quotes?epoch=0").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let ids: Vec<&str> =
+        page["quotes"].as_array().expect("quotes").iter().map(|q| q["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, vec![a300.as_str(), b300.as_str()]);
+    assert!(page.get("nextCursor").is_none(), "one page");
+
+    let (_, all) = app.node.get("/epoch-proof-quotes?epoch=0&status=all").await;
+    assert_eq!(fees(&all), vec![300, 300, 400, 450, 500]);
+    let (_, superseded) = app.node.get("/epoch-proof-quotes?epoch=0&status=superseded").await;
+    assert_eq!(fees(&superseded), vec![400, 450, 500]);
+    let prover = app.chain.prover.address().to_string().to_lowercase();
+    let (_, mine) = app.node.get(&format!("/epoch-proof-quotes?epoch=0&status=all&prover={prover}")).await;
+    assert_eq!(fees(&mine), vec![300, 400, 500]);
+    assert_eq!(mine["quotes"][2]["id"], a500.as_str());
+
+    // Pages of two over everything: nothing missed, nothing repeated, even when a quote arrives
+    // between pages.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/epoch-proof-quotes?epoch=0&status=all&limit=2&cursor={c}"),
+            None => "/epoch-proof-quotes?epoch=0&status=all&limit=2".to_owned(),
+        };
+        let (status, page) = app.node.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(fees(&page));
+        if cursor.is_none() {
+            submit(&app, true, 1).await;
+        }
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![300, 300, 400, 450, 500]);
+    assert_eq!(app.node.get("/epoch-proof-quotes?epoch=1").await.1["quotes"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn bad_parameters_are_named() {
+    let app = NodeApp::sqlite().await;
+    for (path, code, field) in [
+        ("/epoch-proof-quotes", "missing_parameter", "epoch"),
+        ("/epoch-proof-quotes?epoch=-1", "invalid_parameter", "epoch"),
+        ("/epoch-proof-quotes?epoch=0&status=bogus", "invalid_parameter", "status"),
+        ("/epoch-proof-quotes?epoch=0&limit=0", "invalid_parameter", "limit"),
+        ("/epoch-proof-quotes?epoch=0&limit=501", "invalid_parameter", "limit"),
+        ("/epoch-proof-quotes?epoch=0&cursor=zz", "invalid_parameter", "cursor"),
+        ("/epoch-proof-quotes?epoch=0&prover=0x12", "invalid_parameter", "prover"),
+        ("/epochs/x", "invalid_parameter", "epoch"),
+        ("/claims?before=x", "invalid_parameter", "before"),
+    ] {
+        let (status, body) = app.node.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!((body["code"].as_str(), body["field"].as_str()), (Some(code), Some(field)), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn epochs_claims_and_a_claimed_quote_as_l1_saw_them() {
+    let app = ready().await;
+    let chain = &app.chain;
+    let (status, epoch) = app.node.get("/epochs/0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((epoch["initBlock"].as_u64(), epoch["finalBlock"].as_u64()), (Some(1), Some(2)));
+    assert_eq!((epoch["txCount"].as_u64(), epoch["totalFees"].as_str()), (Some(8), Some("10000")));
+    assert_eq!(epoch["state"], "complete");
+    assert_eq!(app.node.get("/epochs/7").await.1["code"], "epoch_not_found");
+
+    let id = submit(&app, false, 250).await;
+    let mut quote = chain.quote(&chain.prover, 0).await;
+    quote.basis_point_fee = 250;
+    chain.claim(quote).await.expect("claims");
+    chain.anvil.mine().await.expect("mines");
+    app.synced().await;
+
+    let (_, view) = app.node.get(&format!("/epoch-proof-quotes/{id}")).await;
+    assert_eq!(view["status"], "claimed");
+    let claim = &view["claim"];
+    assert_eq!(claim["outcome"], "open");
+    assert!(claim["l1Tx"].as_str().is_some_and(|t| t.len() == 66), "{claim}");
+    assert_eq!(claim["confirmations"].as_u64(), Some(2), "the claim's block and one on top: {claim}");
+    assert_eq!(app.node.get("/epochs/0").await.1["state"], "claimed");
+
+    chain.prover.rollup.submit_epoch_proof(0, chain.proof(0).await).await.expect("proves");
+    app.synced().await;
+    let (_, epoch) = app.node.get("/epochs/0").await;
+    assert_eq!((epoch["state"].as_str(), epoch["claim"]["outcome"].as_str()), (Some("proven"), Some("proven")));
+
+    let prover = chain.prover.address();
+    let (_, claims) = app.node.get(&format!("/claims?prover={prover}")).await;
+    let list = claims["claims"].as_array().expect("claims");
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0]["quoteId"].as_str(), list[0]["bondAmount"].as_str()), (Some(id.as_str()), Some("5000")));
+    let (_, none) = app.node.get(&format!("/claims?prover={}", chain.prover2.address())).await;
+    assert_eq!(none["claims"], serde_json::json!([]));
+}
