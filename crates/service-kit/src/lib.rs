@@ -6,6 +6,7 @@
 mod error;
 mod json;
 pub mod metrics;
+pub mod rate_limit;
 mod router;
 pub mod telemetry;
 

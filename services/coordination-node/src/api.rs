@@ -17,6 +17,48 @@ use crate::{
     store::{ClaimRecord, QuoteStatus},
 };
 
+/// A signed quote in its JSON form (for the API description; requests are parsed by the quote
+/// library, which also takes `0x` hex strings and JSON integers up to 2^53−1 for the numbers).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(
+    example = json!({
+        "prover": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "epochNumber": "7",
+        "epochInitBlock": "225",
+        "epochFinalBlock": "256",
+        "totalFees": "1000000000000000000",
+        "rollupAddress": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "basisPointFee": 250,
+        "bondAmount": "5000",
+        "validUntilSlot": "260",
+        "signature": "0x7b69182ef80c90cd3ff22d8c67168a291beb84e5f4be457327ecbb9f176109c7112005db4511250fba17cb590bab52f2dcd69f9ebbca1a4e01c9520dc93136e91c"
+    })
+)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedQuoteJson {
+    /// The prover (signer); its escrow deposit backs the bond.
+    prover: String,
+    /// The epoch to prove (uint256, decimal string).
+    epoch_number: String,
+    /// First L2 block of the epoch (uint256).
+    epoch_init_block: String,
+    /// Last L2 block of the epoch, inclusive (uint256).
+    epoch_final_block: String,
+    /// Sum of the epoch's fees (uint256).
+    total_fees: String,
+    /// The rollup contract.
+    rollup_address: String,
+    /// Share of the fees asked, 0..=10000.
+    basis_point_fee: u32,
+    /// Bond staked when claimed (uint256).
+    bond_amount: String,
+    /// Last slot at which it may be claimed (uint256).
+    valid_until_slot: String,
+    /// 65 bytes r, s, v as 0x and 130 hex digits; EIP-712 over the quote.
+    signature: String,
+}
+
 /// The answer to a submitted quote.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SubmitResponse {
@@ -99,7 +141,7 @@ pub struct QuoteView {
     pub claim: Option<ClaimView>,
     /// The signed quote, in its JSON form.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = SignedQuoteJson)]
     pub quote: SignedEpochProofQuote,
 }
 
@@ -115,7 +157,7 @@ pub struct QuoteView {
     post,
     path = "/epoch-proof-quotes",
     tag = "quotes",
-    request_body(content = Object, description = "The signed quote (JSON form)"),
+    request_body(content = SignedQuoteJson, description = "The signed quote (JSON form)"),
     responses(
         (status = 201, description = "Stored", body = SubmitResponse),
         (status = 200, description = "Already stored", body = SubmitResponse),
@@ -123,6 +165,7 @@ pub struct QuoteView {
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Would fail on L1", body = ErrorBody),
+        (status = 429, description = "Too many quotes from this address; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "Database or L1 view unavailable; not stored", body = ErrorBody),
     )
 )]
@@ -251,6 +294,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.observe(&state).await;
     service_kit::metrics::serve_metrics(State(state.metrics.registry())).await
 }
 

@@ -20,7 +20,7 @@ use alloy::{primitives::Address, providers::DynProvider, transports::http::reqwe
 use axum::Router;
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 use rollup_l1::{RollupConfig, RollupContract};
@@ -72,6 +72,12 @@ pub struct Config {
     /// Most pending quotes kept per epoch.
     #[arg(long, env = "NODE_QUOTES_PER_EPOCH", default_value_t = 10_000)]
     pub quotes_per_epoch: u32,
+    /// Quotes per second one client address may submit, sustained (0: no limit).
+    #[arg(long, env = "NODE_RATE_LIMIT_PER_SECOND", default_value_t = 200)]
+    pub rate_limit_per_second: u32,
+    /// Quotes one client address may submit in a burst.
+    #[arg(long, env = "NODE_RATE_LIMIT_BURST", default_value_t = 400)]
+    pub rate_limit_burst: u32,
     /// Largest request body, in bytes (a quote is well under 1 KiB).
     #[arg(long, env = "NODE_BODY_LIMIT", default_value_t = 4096)]
     pub body_limit: usize,
@@ -102,6 +108,11 @@ pub struct Metrics {
     http: HttpMetrics,
     accepted: Counter,
     rejected: Family<CodeLabel, Counter>,
+    l1_head: Gauge,
+    l1_processed: Gauge,
+    watcher_lag: Gauge,
+    watcher_leader: Gauge,
+    database_up: Gauge,
 }
 
 impl Metrics {
@@ -112,7 +123,48 @@ impl Metrics {
         let rejected = Family::<CodeLabel, Counter>::default();
         registry.register("quotes_accepted", "Quotes validated and stored", accepted.clone());
         registry.register("quotes_rejected", "Quotes refused, by code", rejected.clone());
-        Self { registry: Arc::new(registry), http, accepted, rejected }
+        let [l1_head, l1_processed, watcher_lag, watcher_leader, database_up] =
+            std::array::from_fn(|_| Gauge::default());
+        registry.register("l1_head_block", "Latest L1 block seen by this replica's watcher", l1_head.clone());
+        registry.register(
+            "l1_processed_block",
+            "Last L1 block in the view intake validates against",
+            l1_processed.clone(),
+        );
+        registry.register(
+            "watcher_lag_blocks",
+            "L1 blocks the watcher is behind the head (0 on followers)",
+            watcher_lag.clone(),
+        );
+        registry.register("watcher_leader", "1 when this replica runs the L1 watcher", watcher_leader.clone());
+        registry.register("database_up", "1 when the database answered at the last scrape", database_up.clone());
+        Self {
+            registry: Arc::new(registry),
+            http,
+            accepted,
+            rejected,
+            l1_head,
+            l1_processed,
+            watcher_lag,
+            watcher_leader,
+            database_up,
+        }
+    }
+
+    /// Sets the gauges that describe the node's state, at scrape time.
+    async fn observe(&self, state: &AppState) {
+        let watcher = state.watcher_status();
+        let processed = state.view.get().cursor.map_or(0, |c| c.l1_block);
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.l1_processed.set(gauge(processed));
+        self.watcher_leader.set(i64::from(watcher.leader));
+        if watcher.leader {
+            self.l1_head.set(gauge(watcher.head));
+            self.watcher_lag.set(gauge(watcher.head.saturating_sub(watcher.cursor.map_or(0, |c| c.l1_block))));
+        } else {
+            self.watcher_lag.set(0);
+        }
+        self.database_up.set(i64::from(state.store.ping().await));
     }
 
     fn accepted(&self) {
@@ -201,9 +253,12 @@ impl std::fmt::Debug for AppState {
 )]
 struct ApiDoc;
 
-fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+fn routes(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> OpenApiRouter<AppState> {
+    let limited = OpenApiRouter::new()
         .routes(routes!(api::submit_quote))
+        .route_layer(axum::middleware::from_fn_with_state(limiter, service_kit::rate_limit::limit));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(limited)
         .routes(routes!(api::get_quote))
         .routes(routes!(api::list_quotes))
         .routes(routes!(api::get_epoch))
@@ -215,12 +270,14 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the node.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    routes(service_kit::rate_limit::RateLimiter::new(0, 0)).into_openapi()
 }
 
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = routes().split_for_parts();
+    let limiter =
+        service_kit::rate_limit::RateLimiter::new(state.config.rate_limit_per_second, state.config.rate_limit_burst);
+    let (router, openapi) = routes(limiter).split_for_parts();
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,
@@ -266,5 +323,7 @@ pub async fn run(
     let _view =
         service_kit::AbortOnDrop(tokio::spawn(view::keep_fresh(state.view.clone(), state.store.clone(), interval)));
     tracing::info!(addr = %listener.local_addr()?, database = ?state.store.backend(), "coordination node listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -106,6 +106,8 @@ async fn measure(
         watch_from_block: 0,
         watch_batch_blocks: 1000,
         quotes_per_epoch: 1_000_000,
+        rate_limit_per_second: 0,
+        rate_limit_burst: 0,
         body_limit: 4096,
         request_timeout_ms: 10_000,
         log_format: Default::default(),

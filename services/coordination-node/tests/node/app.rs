@@ -43,6 +43,8 @@ pub(crate) fn node_config(chain: &TestChain, database_url: &str) -> Config {
         watch_from_block: 0,
         watch_batch_blocks: 1000,
         quotes_per_epoch: 100,
+        rate_limit_per_second: 0,
+        rate_limit_burst: 0,
         body_limit: 4096,
         request_timeout_ms: 10_000,
         log_format: Default::default(),

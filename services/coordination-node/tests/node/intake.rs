@@ -385,3 +385,33 @@ async fn the_node_resumes_when_the_l1_comes_back() {
     assert_eq!(status, StatusCode::CREATED, "the blocks proposed during the outage were read: {body}");
     assert_eq!(node.get("/readyz").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let db = crate::support::TestDb::sqlite().await;
+    let chain = rollup_l1::testkit::TestChain::start().await;
+    let mut config = node_config(&chain, &db.url);
+    config.rate_limit_per_second = 1;
+    config.rate_limit_burst = 2;
+    let node = RunningNode::start(config).await;
+    let body = "{}";
+    let send = || async {
+        node.client
+            .post(format!("{}/epoch-proof-quotes", node.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    };
+    assert_eq!(send().await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(send().await.status(), StatusCode::BAD_REQUEST);
+    let limited = send().await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(limited.json::<Value>().await.expect("json")["code"], "rate_limited");
+    // Reads are not limited.
+    assert_eq!(node.get("/healthz").await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(send().await.status(), StatusCode::BAD_REQUEST, "a token came back");
+}

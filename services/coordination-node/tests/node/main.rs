@@ -2,6 +2,7 @@
 
 mod app;
 mod intake;
+mod openapi;
 mod proxy;
 mod read;
 mod store;
