@@ -90,3 +90,12 @@ CREATE TABLE l1_blocks (
     number BIGINT PRIMARY KEY,
     hash TEXT NOT NULL
 );
+
+-- What happened, in order, for the live event stream: every replica streams from this table, so
+-- a client resuming with Last-Event-ID gets the same sequence from any of them.
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);

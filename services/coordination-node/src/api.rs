@@ -554,3 +554,52 @@ pub(crate) async fn list_claims(
     let next_before = (claims.len() == limit as usize).then(|| claims.last().map(|(c, _)| c.l1_block)).flatten();
     Ok(Json(ClaimPage { claims: claims.into_iter().map(|(c, o)| ClaimView::new(c, o, head)).collect(), next_before }))
 }
+
+/// Query of `GET /events`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Resume after this event id (the `Last-Event-ID` header takes precedence); without either,
+    /// the stream starts with the next event.
+    after: Option<String>,
+}
+
+/// The live event stream (Server-Sent Events).
+///
+/// Events: `quote_accepted`, `quote_superseded`, `quote_expired`, `epoch_completed`,
+/// `claim_seen`, `proof_seen`, `bond_slashed`, `epoch_pruned`, `chain_reorg`; each with its
+/// sequence number as the SSE `id` and JSON `data`. Reconnect with `Last-Event-ID` to get every
+/// event missed, from any replica. A client that falls too far behind receives `lagged` (with
+/// the last id it got) and the stream ends.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad event id", body = ErrorBody),
+    )
+)]
+pub(crate) async fn stream_events(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(query) = query.map_err(query_rejection)?;
+    let header = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("invalid").to_owned());
+    let after = header
+        .or(query.after)
+        .map(|id| {
+            id.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad_parameter("after", "an event id is a non-negative integer"))
+        })
+        .transpose()?;
+    let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());
+    let stream =
+        crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer).await;
+    Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()).into_response())
+}

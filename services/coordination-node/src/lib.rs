@@ -3,6 +3,7 @@
 //! (epochs, blocks, claims, proofs, prunes, escrow deposits) with a watcher.
 
 pub mod api;
+pub mod events;
 pub mod intake;
 pub mod store;
 pub mod view;
@@ -78,6 +79,12 @@ pub struct Config {
     /// Quotes one client address may submit in a burst.
     #[arg(long, env = "NODE_RATE_LIMIT_BURST", default_value_t = 400)]
     pub rate_limit_burst: u32,
+    /// How often new events are read for the live stream, in milliseconds.
+    #[arg(long, env = "NODE_EVENTS_POLL_MS", default_value_t = 200)]
+    pub events_poll_ms: u64,
+    /// Events buffered per stream client before a slow client is told it fell behind.
+    #[arg(long, env = "NODE_EVENTS_BUFFER", default_value_t = 4096)]
+    pub events_buffer: usize,
     /// Largest request body, in bytes (a quote is well under 1 KiB).
     #[arg(long, env = "NODE_BODY_LIMIT", default_value_t = 4096)]
     pub body_limit: usize,
@@ -113,6 +120,8 @@ pub struct Metrics {
     watcher_lag: Gauge,
     watcher_leader: Gauge,
     database_up: Gauge,
+    events_streamed: Counter,
+    open_streams: Gauge,
 }
 
 impl Metrics {
@@ -138,6 +147,10 @@ impl Metrics {
         );
         registry.register("watcher_leader", "1 when this replica runs the L1 watcher", watcher_leader.clone());
         registry.register("database_up", "1 when the database answered at the last scrape", database_up.clone());
+        let events_streamed = Counter::default();
+        let open_streams = Gauge::default();
+        registry.register("events_streamed", "Events sent to event-stream clients", events_streamed.clone());
+        registry.register("open_streams", "Event-stream clients connected", open_streams.clone());
         Self {
             registry: Arc::new(registry),
             http,
@@ -148,6 +161,8 @@ impl Metrics {
             watcher_lag,
             watcher_leader,
             database_up,
+            events_streamed,
+            open_streams,
         }
     }
 
@@ -180,6 +195,16 @@ impl Metrics {
     }
 }
 
+impl events::StreamObserver for Metrics {
+    fn stream_open(&self, delta: i64) {
+        self.open_streams.inc_by(delta);
+    }
+
+    fn event_streamed(&self) {
+        self.events_streamed.inc();
+    }
+}
+
 /// What the handlers and background tasks share.
 #[derive(Clone)]
 pub struct AppState {
@@ -191,6 +216,8 @@ pub struct AppState {
     pub view: Arc<view::ViewCache>,
     /// Stores validated quotes in batches.
     pub writer: writer::QuoteWriter,
+    /// Fans events out to stream clients.
+    pub events: Arc<events::EventHub>,
     config: Arc<Config>,
     rollup: Arc<OnceLock<RollupConfig>>,
     metrics: Metrics,
@@ -211,6 +238,7 @@ impl AppState {
             provider,
             view: Arc::new(view::ViewCache::default()),
             writer,
+            events: events::EventHub::new(config.events_buffer),
             config: Arc::new(config),
             rollup: Arc::new(OnceLock::new()),
             metrics: Metrics::new(),
@@ -248,6 +276,7 @@ impl std::fmt::Debug for AppState {
     tags(
         (name = "quotes", description = "Signed quotes"),
         (name = "chain", description = "Epochs and claims as seen on L1"),
+        (name = "events", description = "The live event stream"),
         (name = "operations", description = "Health and metrics")
     )
 )]
@@ -263,6 +292,7 @@ fn routes(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> OpenApiRouter<A
         .routes(routes!(api::list_quotes))
         .routes(routes!(api::get_epoch))
         .routes(routes!(api::list_claims))
+        .routes(routes!(api::stream_events))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
         .routes(routes!(api::metrics))
@@ -322,6 +352,12 @@ pub async fn run(
     let interval = Duration::from_millis(state.config.polling_interval_ms.max(10));
     let _view =
         service_kit::AbortOnDrop(tokio::spawn(view::keep_fresh(state.view.clone(), state.store.clone(), interval)));
+    let events_interval = Duration::from_millis(state.config.events_poll_ms.max(10));
+    let _events = service_kit::AbortOnDrop(tokio::spawn(events::poll(
+        state.events.clone(),
+        state.store.clone(),
+        events_interval,
+    )));
     tracing::info!(addr = %listener.local_addr()?, database = ?state.store.backend(), "coordination node listening");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

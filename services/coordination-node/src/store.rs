@@ -220,6 +220,50 @@ pub enum ChainEvent {
     },
 }
 
+/// One entry of the live event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Its position in the stream (the SSE id).
+    pub seq: i64,
+    /// What happened: `quote_accepted`, `quote_superseded`, `quote_expired`, `epoch_completed`,
+    /// `claim_seen`, `proof_seen`, `bond_slashed`, `epoch_pruned`, `chain_reorg`.
+    pub kind: String,
+    /// The details, as JSON.
+    pub data: String,
+}
+
+/// Appends events in the caller's transaction. With PostgreSQL the table is locked until the
+/// transaction ends, so events commit in the order of their sequence numbers and a reader that
+/// has seen `seq` never later finds a smaller one appear.
+async fn append_events(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    events: &[(&'static str, serde_json::Value)],
+    now: i64,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+    }
+    for chunk in events.chunks(300) {
+        let mut sql = String::from("INSERT INTO events (kind, data, created_at_ms) VALUES ");
+        for (n, _) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", 3 * n + 1, 3 * n + 2, 3 * n + 3));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (kind, data) in chunk {
+            query = query.bind(*kind).bind(data.to_string()).bind(now);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Where the watcher is, and the chain as of that L1 block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainCursor {
@@ -246,6 +290,9 @@ pub struct ChainUpdate {
     pub l1_blocks: Vec<(u64, B256)>,
     /// Quotes valid until a slot before this one are expired.
     pub current_slot: u64,
+    /// Epochs that ended with this step (an `epoch_completed` event is written for those with
+    /// blocks).
+    pub completed_epochs: std::ops::Range<u64>,
 }
 
 /// Appends `count` placeholders `$first, $first+step, …` separated by commas.
@@ -517,6 +564,28 @@ impl Store {
                 superseded_by.entry((row.try_get(1)?, row.try_get(2)?)).or_default().push(id);
             }
         }
+        let mut events = Vec::new();
+        for &n in &admitted {
+            let (id, quote) = &quotes[n];
+            if inserted.contains(&id.to_string()) {
+                let q = &quote.quote;
+                events.push((
+                    "quote_accepted",
+                    serde_json::json!({
+                        "id": id, "prover": q.prover, "epoch": q.epoch_number.to_string(),
+                        "basisPointFee": q.basis_point_fee, "bondAmount": q.bond_amount.to_string(),
+                    }),
+                ));
+            }
+        }
+        for (pair, ids) in &superseded_by {
+            if let Some(n) = latest.get(pair) {
+                for id in ids {
+                    events.push(("quote_superseded", serde_json::json!({"id": id, "by": quotes[*n].0})));
+                }
+            }
+        }
+        append_events(&mut tx, self.backend, &events, now).await?;
         tx.commit().await?;
 
         for &n in &admitted {
@@ -532,6 +601,24 @@ impl Store {
             });
         }
         Ok(outcomes.into_iter().map(|o| o.unwrap_or(InsertOutcome::AlreadyStored)).collect())
+    }
+
+    /// Up to `limit` events after `seq`, in order.
+    pub async fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query("SELECT seq, kind, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(EventRecord { seq: r.try_get("seq")?, kind: r.try_get("kind")?, data: r.try_get("data")? }))
+            .collect()
+    }
+
+    /// The sequence number of the latest event (0 when there is none).
+    pub async fn latest_event_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
     }
 
     fn quote_from_row(row: &AnyRow) -> Result<QuoteRecord, StoreError> {
@@ -757,8 +844,9 @@ impl Store {
     pub async fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
+        let mut events = Vec::new();
         for event in &update.events {
-            apply_event(&mut tx, event, now).await?;
+            apply_event(&mut tx, event, now, &mut events).await?;
         }
         for (prover, deposit) in &update.deposits {
             Self::upsert_deposit(&mut tx, *prover, *deposit, cursor.l1_block).await?;
@@ -775,15 +863,42 @@ impl Store {
             .bind(int(cursor.l1_block.saturating_sub(256)))
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let expired = sqlx::query(
             "UPDATE quotes SET status = 'expired', status_changed_at_ms = $1, status_l1_block = $2 \
-             WHERE status = 'pending' AND valid_until_slot_u64 < $3",
+             WHERE status = 'pending' AND valid_until_slot_u64 < $3 RETURNING id, epoch",
         )
         .bind(now)
         .bind(int(cursor.l1_block))
         .bind(int(update.current_slot))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        for row in &expired {
+            let id: String = row.try_get(0)?;
+            let epoch: i64 = row.try_get(1)?;
+            events.push(("quote_expired", serde_json::json!({"id": id, "epoch": epoch, "reason": "valid_until_slot"})));
+        }
+        let completed = sqlx::query(concat!(
+            "SELECT ",
+            epoch_columns!(),
+            " FROM epochs WHERE epoch >= $1 AND epoch < $2 AND pruned_at_l1 = 0 ORDER BY epoch"
+        ))
+        .bind(int(update.completed_epochs.start))
+        .bind(int(update.completed_epochs.end))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &completed {
+            let e = epoch_from_row(row)?;
+            {
+                events.push((
+                    "epoch_completed",
+                    serde_json::json!({
+                        "epoch": e.epoch, "initBlock": e.init_block, "finalBlock": e.final_block,
+                        "blockCount": e.block_count, "txCount": e.tx_count, "totalFees": e.total_fees.to_string(),
+                    }),
+                ));
+            }
+        }
+        append_events(&mut tx, self.backend, &events, now).await?;
         sqlx::query(
             "INSERT INTO chain_cursor (id, l1_block, l1_hash, l1_timestamp, proven_block, pending_block) \
              VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET l1_block = excluded.l1_block, \
@@ -802,6 +917,9 @@ impl Store {
     }
 }
 
+type Events = Vec<(&'static str, serde_json::Value)>;
+
+/// Moves the quotes of `epoch` from `from` to `to`; quotes that expire this way get an event.
 async fn set_epoch_quotes(
     tx: &mut sqlx::AnyConnection,
     epoch: u64,
@@ -809,21 +927,34 @@ async fn set_epoch_quotes(
     to: QuoteStatus,
     l1_block: u64,
     now: i64,
+    events: &mut Events,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE quotes SET status = $1, status_l1_block = $2, status_changed_at_ms = $3 WHERE epoch = $4 AND status = $5",
+    let rows = sqlx::query(
+        "UPDATE quotes SET status = $1, status_l1_block = $2, status_changed_at_ms = $3 WHERE epoch = $4 AND status = $5 \
+         RETURNING id",
     )
     .bind(to.as_str())
     .bind(int(l1_block))
     .bind(now)
     .bind(int(epoch))
     .bind(from.as_str())
-    .execute(tx)
+    .fetch_all(tx)
     .await?;
+    if to == QuoteStatus::Expired {
+        for row in &rows {
+            let id: String = row.try_get(0)?;
+            events.push(("quote_expired", serde_json::json!({"id": id, "epoch": epoch, "reason": "epoch_decided"})));
+        }
+    }
     Ok(())
 }
 
-async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64) -> Result<(), StoreError> {
+async fn apply_event(
+    tx: &mut sqlx::AnyConnection,
+    event: &ChainEvent,
+    now: i64,
+    events: &mut Events,
+) -> Result<(), StoreError> {
     match event {
         ChainEvent::BlockProposed(b) => {
             sqlx::query(
@@ -867,7 +998,15 @@ async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64)
             .bind(c.quote_id.to_string())
             .execute(&mut *tx)
             .await?;
-            set_epoch_quotes(tx, c.epoch, QuoteStatus::Pending, QuoteStatus::Expired, c.l1_block, now).await?;
+            set_epoch_quotes(tx, c.epoch, QuoteStatus::Pending, QuoteStatus::Expired, c.l1_block, now, events).await?;
+            events.push((
+                "claim_seen",
+                serde_json::json!({
+                    "epoch": c.epoch, "quoteId": c.quote_id, "bondProvider": c.bond_provider, "proposer": c.proposer,
+                    "bondAmount": c.bond_amount.to_string(), "basisPointFee": c.basis_point_fee,
+                    "claimedAtSlot": c.claimed_at_slot, "l1Block": c.l1_block, "l1Tx": c.l1_tx,
+                }),
+            ));
         }
         ChainEvent::Proven { epoch, l1_block } => {
             sqlx::query("UPDATE epochs SET proven_at_l1 = $1 WHERE epoch = $2")
@@ -882,8 +1021,9 @@ async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64)
             .bind(int(*epoch))
             .execute(&mut *tx)
             .await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Proven, *l1_block, now).await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Proven, *l1_block, now, events).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now, events).await?;
+            events.push(("proof_seen", serde_json::json!({"epoch": epoch, "l1Block": l1_block})));
         }
         ChainEvent::Slashed { epoch, l1_block } => {
             sqlx::query(
@@ -893,7 +1033,8 @@ async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64)
             .bind(int(*epoch))
             .execute(&mut *tx)
             .await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Slashed, *l1_block, now).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Slashed, *l1_block, now, events).await?;
+            events.push(("bond_slashed", serde_json::json!({"epoch": epoch, "l1Block": l1_block})));
         }
         ChainEvent::EpochPruned { epoch, l1_block } => {
             sqlx::query("UPDATE epochs SET pruned_at_l1 = $1 WHERE epoch = $2")
@@ -901,7 +1042,8 @@ async fn apply_event(tx: &mut sqlx::AnyConnection, event: &ChainEvent, now: i64)
                 .bind(int(*epoch))
                 .execute(&mut *tx)
                 .await?;
-            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now).await?;
+            set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now, events).await?;
+            events.push(("epoch_pruned", serde_json::json!({"epoch": epoch, "l1Block": l1_block})));
         }
         ChainEvent::Pruned { proven_block, l1_block } => {
             sqlx::query("UPDATE l2_blocks SET pruned_at_l1 = $1 WHERE number > $2 AND pruned_at_l1 = 0")
@@ -1034,6 +1176,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM l1_blocks WHERE number > $1").bind(f).execute(&mut *tx).await?;
+        let reorg = [("chain_reorg", serde_json::json!({"forkL1Block": fork.l1_block}))];
+        append_events(&mut tx, self.backend, &reorg, now).await?;
         sqlx::query(
             "UPDATE chain_cursor SET l1_block = $1, l1_hash = $2, l1_timestamp = $3, proven_block = $4, \
              pending_block = $5 WHERE id = 1",

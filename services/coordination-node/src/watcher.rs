@@ -146,10 +146,12 @@ impl Watcher {
         for prover in provers {
             update.deposits.push((prover, self.escrow.deposit_of_at(prover, to).await?));
         }
+        let epoch_before = previous.map_or(0, |c| self.config.epoch_at_slot(self.config.slot_at(c.l1_timestamp)));
         cursor.l1_block = to;
         cursor.l1_hash = block.header.hash;
         cursor.l1_timestamp = block.header.timestamp;
         update.current_slot = self.config.slot_at(cursor.l1_timestamp);
+        update.completed_epochs = epoch_before..self.config.epoch_at_slot(update.current_slot);
         update.l1_blocks.push((to, block.header.hash));
         let events = update.events.len();
         self.store.apply(cursor, &update).await?;

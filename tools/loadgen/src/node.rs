@@ -106,6 +106,8 @@ async fn measure(
         watch_from_block: 0,
         watch_batch_blocks: 1000,
         quotes_per_epoch: 1_000_000,
+        events_poll_ms: 200,
+        events_buffer: 4096,
         rate_limit_per_second: 0,
         rate_limit_burst: 0,
         body_limit: 4096,

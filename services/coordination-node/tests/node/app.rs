@@ -43,6 +43,8 @@ pub(crate) fn node_config(chain: &TestChain, database_url: &str) -> Config {
         watch_from_block: 0,
         watch_batch_blocks: 1000,
         quotes_per_epoch: 100,
+        events_poll_ms: 20,
+        events_buffer: 1024,
         rate_limit_per_second: 0,
         rate_limit_burst: 0,
         body_limit: 4096,

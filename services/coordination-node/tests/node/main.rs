@@ -1,6 +1,7 @@
 //! The coordination node's tests, one binary: storage on both backends, and more as it grows.
 
 mod app;
+mod events;
 mod intake;
 mod openapi;
 mod proxy;

@@ -190,6 +190,7 @@ both_backends!(the_cursor_deposits_and_expiry_persist, |store: Store, _url: Stri
         deposits: vec![(prover, U256::from(50_000))],
         l1_blocks: vec![(200, B256::repeat_byte(2))],
         current_slot: 10,
+        completed_epochs: 0..0,
     };
     let at = ChainCursor {
         l1_block: 200,

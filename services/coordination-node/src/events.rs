@@ -1,0 +1,158 @@
+//! The live event stream (`GET /events`, Server-Sent Events).
+//!
+//! Events are rows of the `events` table, written in the same transactions as the changes they
+//! report, so every replica sharing the database streams the same sequence. Each replica polls
+//! the table and broadcasts new rows to its clients. A client first gets what it missed (from
+//! `Last-Event-ID`, read from the table), then the live events, without gap or duplicate. A
+//! client too slow to keep up does not hold anyone back: when it falls behind the broadcast
+//! buffer it is sent a `lagged` event naming the last id it got, and the stream ends, so it can
+//! reconnect from there.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use axum::response::sse::Event;
+use futures_util::Stream;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::store::{EventRecord, Store};
+
+/// Events read from the table in one go, when replaying.
+const REPLAY_PAGE: u32 = 500;
+
+/// Fans the stored events out to this replica's streams.
+#[derive(Debug)]
+pub struct EventHub {
+    sender: broadcast::Sender<Arc<EventRecord>>,
+}
+
+impl EventHub {
+    /// A hub buffering `capacity` events per client before a slow client is cut off.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self { sender: broadcast::channel(capacity.max(1)).0 })
+    }
+}
+
+/// Reads new events from the table every `interval` and broadcasts them, for ever.
+pub async fn poll(hub: Arc<EventHub>, store: Store, interval: Duration) {
+    let mut last = loop {
+        match store.latest_event_seq().await {
+            Ok(seq) => break seq,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the event stream's position");
+                tokio::time::sleep(interval).await;
+            }
+        }
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        loop {
+            match store.events_after(last, REPLAY_PAGE).await {
+                Ok(events) => {
+                    let full = events.len() == REPLAY_PAGE as usize;
+                    for event in events {
+                        last = event.seq;
+                        let _ = hub.sender.send(Arc::new(event));
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read new events");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn sse(event: &EventRecord) -> Event {
+    Event::default().id(event.seq.to_string()).event(event.kind.clone()).data(event.data.clone())
+}
+
+/// Counts what the streams do, for the metrics.
+pub trait StreamObserver: Send + Sync + 'static {
+    /// A stream opened (`+1`) or closed (`-1`).
+    fn stream_open(&self, delta: i64);
+    /// An event was handed to a client.
+    fn event_streamed(&self);
+}
+
+struct OpenGuard(Arc<dyn StreamObserver>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.stream_open(-1);
+    }
+}
+
+/// The stream for one client: the events after `after` (all new ones when `None`), then live.
+pub async fn stream(
+    hub: &EventHub,
+    store: Store,
+    after: Option<i64>,
+    buffer: usize,
+    observer: Arc<dyn StreamObserver>,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    // Subscribe before reading the table: whatever commits meanwhile is in one or the other.
+    let mut live = hub.sender.subscribe();
+    let (out, receiver) = mpsc::channel::<Event>(buffer.max(1));
+    observer.stream_open(1);
+    let guard = OpenGuard(observer.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        let mut last = match after {
+            Some(seq) => seq,
+            None => match store.latest_event_seq().await {
+                Ok(seq) => seq,
+                Err(_) => return,
+            },
+        };
+        // What the client missed, from the table.
+        loop {
+            let Ok(events) = store.events_after(last, REPLAY_PAGE).await else { return };
+            let full = events.len() == REPLAY_PAGE as usize;
+            for event in &events {
+                last = event.seq;
+                if out.send(sse(event)).await.is_err() {
+                    return;
+                }
+                observer.event_streamed();
+            }
+            if !full {
+                break;
+            }
+        }
+        // Then live; what the replay already sent is skipped by its sequence number.
+        loop {
+            match live.recv().await {
+                Ok(event) if event.seq > last => {
+                    last = event.seq;
+                    if out.send(sse(&event)).await.is_err() {
+                        return;
+                    }
+                    observer.event_streamed();
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let notice = Event::default().event("lagged").data(
+                        serde_json::json!({
+                            "lastEventId": last,
+                            "missed": missed,
+                            "message": "this client fell too far behind; reconnect with Last-Event-ID to resume",
+                        })
+                        .to_string(),
+                    );
+                    let _ = out.send(notice).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok(event), receiver))
+    })
+}

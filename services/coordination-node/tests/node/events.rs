@@ -1,0 +1,174 @@
+//! The live event stream: order, resume without gap or duplicate, other replicas' events, and a
+//! slow client told it fell behind.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::app::{NodeApp, RunningNode, node_config};
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+struct SseEvent {
+    id: Option<i64>,
+    kind: String,
+    data: Value,
+}
+
+/// Reads an SSE response event by event.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(node: &RunningNode, last_event_id: Option<i64>) -> Self {
+        let mut request = node.client.get(format!("{}/events", node.base));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.expect("stream opens");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().expect("type").starts_with("text/event-stream"));
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event, or `None` when the stream ends or nothing comes within two seconds.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut kind, mut data) = (None, String::from("message"), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some(SseEvent { id, kind, data: serde_json::from_str(&data).expect("JSON data") });
+            }
+            match tokio::time::timeout(Duration::from_secs(2), self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Events until one of `kind` arrives (included).
+    async fn until(&mut self, kind: &str) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        while let Some(event) = self.next().await {
+            let done = event.kind == kind;
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+        panic!("no {kind} event; saw {:?}", seen.iter().map(|e| &e.kind).collect::<Vec<_>>());
+    }
+}
+
+async fn submit(app: &NodeApp, second: bool, fee: u32) -> String {
+    let chain = &app.chain;
+    let prover = if second { &chain.prover2 } else { &chain.prover };
+    let mut quote = chain.quote(prover, 0).await;
+    quote.basis_point_fee = fee;
+    let (status, body) = app.node.submit(&chain.sign(prover, quote)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_and_a_reconnect_resumes_without_gap_or_duplicate() {
+    let app = NodeApp::sqlite().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let mut stream = SseReader::open(&app.node, Some(0)).await;
+    let history = stream.until("epoch_completed").await;
+    assert_eq!(history.last().map(|e| e.data["epoch"].as_u64()), Some(Some(0)));
+    assert_eq!(history.last().map(|e| e.data["totalFees"].clone()), Some(Value::from("10000")));
+
+    let first = submit(&app, false, 500).await;
+    let second = submit(&app, false, 400).await;
+    let events = stream.until("quote_superseded").await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["quote_accepted", "quote_accepted", "quote_superseded"]);
+    assert_eq!(events[2].data["id"], first.as_str());
+    assert_eq!(events[2].data["by"], second.as_str());
+    let last_seen = events[2].id.expect("id");
+
+    // Disconnect; things happen; reconnect from the last id seen.
+    drop(stream);
+    let third = submit(&app, true, 450).await;
+    let mut quote = app.chain.quote(&app.chain.prover, 0).await;
+    quote.basis_point_fee = 400;
+    app.chain.claim(quote).await.expect("claims");
+    app.synced().await;
+    let mut resumed = SseReader::open(&app.node, Some(last_seen)).await;
+    let missed = resumed.until("claim_seen").await;
+    let ids: Vec<i64> = missed.iter().map(|e| e.id.expect("id")).collect();
+    assert_eq!(ids.first(), Some(&(last_seen + 1)), "no gap: {missed:?}");
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "consecutive, no duplicate: {ids:?}");
+    let kinds: Vec<&str> = missed.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["quote_accepted", "quote_expired", "claim_seen"]);
+    assert_eq!(missed[0].data["id"], third.as_str());
+    assert_eq!(missed[1].data["id"], third.as_str(), "the other prover's quote lost to the claim");
+    assert_eq!(missed[2].data["quoteId"], second.as_str());
+
+    let metrics = app.node.client.get(format!("{}/metrics", app.node.base)).send().await.expect("metrics");
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains("coordination_node_open_streams 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_replica_streams_the_events_another_replica_produced() {
+    let app = NodeApp::postgres().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let other = RunningNode::start(node_config(&app.chain, &app.db.url)).await;
+    let mut stream = SseReader::open(&other, None).await;
+    // A quote stored through the first node is announced by the second.
+    let id = submit(&app, false, 300).await;
+    let events = stream.until("quote_accepted").await;
+    assert_eq!(events.last().map(|e| e.data["id"].clone()), Some(Value::from(id.as_str())));
+}
+
+#[tokio::test]
+async fn a_client_that_falls_behind_is_told_where_it_stopped() {
+    use futures_util::StreamExt;
+    let app = NodeApp::sqlite().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let store = app.node.store().clone();
+    // A hub that buffers two events per client, fed from the table every 10 ms.
+    let hub = coordination_node::events::EventHub::new(2);
+    let feeder = tokio::spawn(coordination_node::events::poll(hub.clone(), store.clone(), Duration::from_millis(10)));
+    struct Quiet;
+    impl coordination_node::events::StreamObserver for Quiet {
+        fn stream_open(&self, _: i64) {}
+        fn event_streamed(&self) {}
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stream = coordination_node::events::stream(&hub, store, None, 2, std::sync::Arc::new(Quiet)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The client reads nothing while ten quotes (and their events) arrive.
+    for fee in 0..10 {
+        submit(&app, fee % 2 == 0, 100 + fee).await;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let received: Vec<_> =
+        tokio::time::timeout(Duration::from_secs(5), stream.collect::<Vec<_>>()).await.expect("the stream ends");
+    assert!(!received.is_empty());
+    // The last thing it gets is the notice; the stream then ends (collect returned).
+    let rendered: Vec<String> = received.iter().map(|e| format!("{:?}", e.as_ref().expect("event"))).collect();
+    assert!(rendered.last().is_some_and(|e| e.contains("lagged") && e.contains("lastEventId")), "{rendered:?}");
+    feeder.abort();
+}
