@@ -762,21 +762,32 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<QuoteRecord>, StoreError> {
         let (fee, seq) = after.map_or((-1, -1), |(fee, seq)| (i64::from(fee), seq));
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            quote_columns!(),
-            " FROM quotes WHERE epoch = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR prover = $3) \
-             AND (basis_point_fee > $4 OR (basis_point_fee = $4 AND seq > $5)) \
-             ORDER BY basis_point_fee, seq LIMIT $6"
-        ))
-        .bind(int(epoch))
-        .bind(status.map_or("", QuoteStatus::as_str))
-        .bind(prover.map(|p| p.to_string()).unwrap_or_default())
-        .bind(fee)
-        .bind(seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        // Only the filters asked for appear in the SQL, so each combination gets a plan that uses
+        // the (epoch, status, basis_point_fee, seq) index.
+        let mut sql = String::from(concat!("SELECT ", quote_columns!(), " FROM quotes WHERE epoch = $1"));
+        let mut next = 2;
+        if status.is_some() {
+            sql.push_str(&format!(" AND status = ${next}"));
+            next += 1;
+        }
+        if prover.is_some() {
+            sql.push_str(&format!(" AND prover = ${next}"));
+            next += 1;
+        }
+        sql.push_str(&format!(
+            " AND (basis_point_fee > ${a} OR (basis_point_fee = ${a} AND seq > ${b})) ORDER BY basis_point_fee, seq LIMIT ${c}",
+            a = next,
+            b = next + 1,
+            c = next + 2
+        ));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(int(epoch));
+        if let Some(status) = status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(prover) = prover {
+            query = query.bind(prover.to_string());
+        }
+        let rows = query.bind(fee).bind(seq).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(Self::quote_from_row).collect()
     }
 

@@ -7,6 +7,7 @@
 //! handler that returns a fixed answer.
 
 mod node;
+mod node_read;
 
 use std::{
     net::SocketAddr,
@@ -43,6 +44,9 @@ enum Target {
     /// The coordination node's `POST /epoch-proof-quotes` with PostgreSQL, beside the raw
     /// signature-recovery rate and a PostgreSQL single-row insert rate.
     Node(node::NodeArgs),
+    /// The coordination node's read side: best quotes of an epoch among many stored, against
+    /// `GET /healthz` of the same node; and event fan-out latency to many stream subscribers.
+    NodeRead(node_read::NodeReadArgs),
 }
 
 /// The request Aztec's HTTP quote provider sends.
@@ -72,6 +76,8 @@ struct Bodies {
     bodies: Vec<Bytes>,
     cycle: bool,
     next: std::sync::atomic::AtomicUsize,
+    /// `GET` requests (the bodies are ignored) instead of `POST`.
+    get: bool,
 }
 
 impl Bodies {
@@ -99,7 +105,8 @@ async fn connection(
     tokio::spawn(conn);
     while Instant::now() < deadline {
         let Some(body) = bodies.take() else { break };
-        let request = http::Request::post(path)
+        let builder = if bodies.get { http::Request::get(path) } else { http::Request::post(path) };
+        let request = builder
             .header(http::header::HOST, "127.0.0.1")
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body));
@@ -189,7 +196,7 @@ fn main() -> anyhow::Result<()> {
 
                 let (mut base_rounds, mut service_rounds) = (Vec::new(), Vec::new());
                 let body = || {
-                    Arc::new(Bodies { bodies: vec![Bytes::from_static(QUOTE_REQUEST.as_bytes())], cycle: true, next: 0.into() })
+                    Arc::new(Bodies { bodies: vec![Bytes::from_static(QUOTE_REQUEST.as_bytes())], cycle: true, next: 0.into(), get: false })
                 };
                 for _ in 0..args.rounds {
                     base_rounds.push(round(bare_addr, "/quote", body(), args.connections, args.seconds).await);
@@ -205,6 +212,7 @@ fn main() -> anyhow::Result<()> {
                 report("quote-service `POST /quote`", &service_rounds, &base_rounds);
             }
             Target::Node(node_args) => node::run(node_args, args.connections).await?,
+            Target::NodeRead(read_args) => node_read::run(read_args, args.connections, args.seconds, args.rounds).await?,
         }
         Ok(())
     })

@@ -40,20 +40,38 @@ pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()
     let provers = fund_provers(&chain, args.provers).await?;
     chain.epoch_zero_ready_to_claim().await;
 
-    let name = format!("pc_loadgen_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&args.database_url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-    let base = args.database_url.rsplit_once('/').map_or(args.database_url.as_str(), |(b, _)| b).to_owned();
-    let url = format!("{base}/{name}");
-    let result = measure(&args, connections, &chain, &provers, &url).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await?;
+    let db = ScratchDatabase::create(&args.database_url).await?;
+    let result = measure(&args, connections, &chain, &provers, &db.url).await;
+    db.drop().await?;
     result
 }
 
+/// A PostgreSQL database that exists for one run.
+pub(crate) struct ScratchDatabase {
+    admin: sqlx::PgConnection,
+    name: String,
+    pub(crate) url: String,
+}
+
+impl ScratchDatabase {
+    pub(crate) async fn create(server: &str) -> anyhow::Result<Self> {
+        let name = format!("pc_loadgen_{}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(server).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+        let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Ok(Self { admin, name, url })
+    }
+
+    pub(crate) async fn drop(mut self) -> anyhow::Result<()> {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut self.admin).await?;
+        Ok(())
+    }
+}
+
 /// Gives each prover ETH, tokens and an escrow deposit.
-async fn fund_provers(chain: &TestChain, count: usize) -> anyhow::Result<Vec<QuoteSigner>> {
+pub(crate) async fn fund_provers(chain: &TestChain, count: usize) -> anyhow::Result<Vec<QuoteSigner>> {
     let minter = TokenContract::new(chain.deployment.token, chain.anvil.wallet_provider(&Anvil::dev_key(0)));
     let mut signers = Vec::new();
     for i in 0..count {
@@ -96,37 +114,9 @@ async fn measure(
     let recovery = recovery_rate(&bodies);
     let insert = insert_rate(url, connections).await?;
 
-    let config = Config {
-        listen_addr: "127.0.0.1:0".parse()?,
-        l1_rpc_url: chain.anvil.endpoint(),
-        rollup_address: chain.deployment.rollup,
-        database_url: Some(url.to_owned()),
-        sqlite_path: "unused.sqlite".into(),
-        polling_interval_ms: 200,
-        watch_from_block: 0,
-        watch_batch_blocks: 1000,
-        quotes_per_epoch: 1_000_000,
-        events_poll_ms: 200,
-        events_buffer: 4096,
-        rate_limit_per_second: 0,
-        rate_limit_burst: 0,
-        body_limit: 4096,
-        request_timeout_ms: 10_000,
-        log_format: Default::default(),
-    };
-    let state = AppState::new(config).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let node = tokio::spawn(coordination_node::run(state.clone(), listener, std::future::pending()));
-    let head = chain.anvil.provider().get_block_number().await?;
-    for _ in 0..1000 {
-        if state.view.get().cursor.is_some_and(|c| c.l1_block >= head) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (_state, addr, node) = start_node(chain, url, 200).await?;
 
-    let source = Arc::new(Bodies { bodies, cycle: false, next: 0.into() });
+    let source = Arc::new(Bodies { bodies, cycle: false, next: 0.into(), get: false });
     let result = round(addr, "/epoch-proof-quotes", source, connections, 600.0).await;
     node.abort();
 
@@ -152,6 +142,45 @@ async fn measure(
     );
     println!("\nnot accepted: {}", result.errors);
     Ok(())
+}
+
+/// Starts a node on `url` following `chain` and waits until its view of L1 is current.
+pub(crate) async fn start_node(
+    chain: &TestChain,
+    url: &str,
+    events_poll_ms: u64,
+) -> anyhow::Result<(AppState, std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let config = Config {
+        listen_addr: "127.0.0.1:0".parse()?,
+        l1_rpc_url: chain.anvil.endpoint(),
+        rollup_address: chain.deployment.rollup,
+        database_url: Some(url.to_owned()),
+        sqlite_path: "unused.sqlite".into(),
+        polling_interval_ms: 200,
+        watch_from_block: 0,
+        watch_batch_blocks: 1000,
+        quotes_per_epoch: 1_000_000,
+        events_poll_ms,
+        events_buffer: 4096,
+        rate_limit_per_second: 0,
+        rate_limit_burst: 0,
+        body_limit: 4096,
+        request_timeout_ms: 10_000,
+        log_format: Default::default(),
+    };
+    let state = AppState::new(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let node = tokio::spawn(coordination_node::run(state.clone(), listener, std::future::pending()));
+    let head = chain.anvil.provider().get_block_number().await?;
+    for _ in 0..1000 {
+        if state.view.get().cursor.is_some_and(|c| c.l1_block >= head) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    Ok((state, addr, node))
 }
 
 /// Recoveries per second on one core over the pre-signed quotes.

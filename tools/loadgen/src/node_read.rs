@@ -1,0 +1,209 @@
+//! The coordination node's read side under load: `GET /epoch-proof-quotes?epoch=N` (best first)
+//! over many stored quotes, against `GET /healthz` of the same node in the same run; and how long
+//! an accepted quote takes to reach each of many event-stream subscribers.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::{Address, B256, keccak256};
+use bytes::Bytes;
+use coordination_node::store::Store;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use rollup_l1::testkit::TestChain;
+
+use crate::{
+    Bodies, median, ms,
+    node::{ScratchDatabase, fund_provers, start_node},
+    round,
+};
+
+/// Options of the read-side load.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeReadArgs {
+    /// Quotes stored for the epoch before reading.
+    #[arg(long, default_value_t = 100_000)]
+    quotes: usize,
+    /// Provers they come from (each prover's latest quote is pending, the others superseded).
+    #[arg(long, default_value_t = 2_000)]
+    provers: usize,
+    /// Event-stream subscribers.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// Quotes submitted while the subscribers listen.
+    #[arg(long, default_value_t = 100)]
+    events: usize,
+    /// How often the node reads new events, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    events_poll_ms: u64,
+    /// PostgreSQL server (a database is created for the run and dropped after).
+    #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+}
+
+pub(crate) async fn run(args: NodeReadArgs, connections: usize, seconds: f64, rounds: usize) -> anyhow::Result<()> {
+    let chain = TestChain::start().await;
+    chain.epoch_zero_ready_to_claim().await;
+    let db = ScratchDatabase::create(&args.database_url).await?;
+    let result = measure(&args, connections, seconds, rounds, &chain, &db.url).await;
+    db.drop().await?;
+    result
+}
+
+async fn measure(
+    args: &NodeReadArgs,
+    connections: usize,
+    seconds: f64,
+    rounds: usize,
+    chain: &TestChain,
+    url: &str,
+) -> anyhow::Result<()> {
+    seed(args, chain, url).await?;
+    let (_state, addr, node) = start_node(chain, url, args.events_poll_ms).await?;
+
+    let get = || Arc::new(Bodies { bodies: vec![Bytes::new()], cycle: true, next: 0.into(), get: true });
+    let (mut base, mut best) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        base.push(round(addr, "/healthz", get(), connections, seconds).await);
+        best.push(round(addr, "/epoch-proof-quotes?epoch=0&limit=100", get(), connections, seconds).await);
+    }
+    let fanout = fan_out(args, chain, addr).await?;
+    node.abort();
+
+    println!(
+        "{} quotes stored for epoch 0 from {} provers ({} pending); {connections} keep-alive connections, {rounds} rounds × {seconds} s; median round:\n",
+        args.quotes,
+        args.provers.min(args.quotes),
+        args.provers.min(args.quotes)
+    );
+    println!("| request | requests/s | p50 | p99 | vs /healthz |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, rounds) in [("GET /healthz (baseline)", &base), ("GET /epoch-proof-quotes?epoch=0&limit=100", &best)] {
+        let rps = median(rounds.iter().map(|r| r.rps).collect());
+        let p50 = median(rounds.iter().map(|r| r.p50.as_secs_f64()).collect());
+        let p99 = median(rounds.iter().map(|r| r.p99.as_secs_f64()).collect());
+        let ratio = median(rounds.iter().zip(&base).map(|(r, b)| r.rps / b.rps).collect());
+        println!("| {name} | {rps:.0} | {} | {} | {:.1} % |", ms(p50), ms(p99), ratio * 100.0);
+    }
+    let (delivered, expected, p50, p99, max) = fanout;
+    println!(
+        "\nEvent fan-out: {} quotes accepted while {} subscribers listened (events read every {} ms): \
+         {delivered}/{expected} deliveries; from the 201 answer to the event at a subscriber: p50 {}, p99 {}, max {}",
+        args.events,
+        args.subscribers,
+        args.events_poll_ms,
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    Ok(())
+}
+
+/// Stores `args.quotes` quotes for epoch 0 straight through the repository (the read path is
+/// what is measured, not intake).
+async fn seed(args: &NodeReadArgs, chain: &TestChain, url: &str) -> anyhow::Result<()> {
+    let store = Store::connect(url).await?;
+    let template = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    let started = Instant::now();
+    let quotes: Vec<(B256, epoch_quote::SignedEpochProofQuote)> = (0..args.quotes)
+        .map(|i| {
+            let mut quote = template;
+            quote.quote.prover = Address::from_word(keccak256((i % args.provers).to_be_bytes()));
+            quote.quote.basis_point_fee = 1 + ((i * 7919) % 10_000) as u32;
+            (keccak256(i.to_be_bytes()), quote)
+        })
+        .collect();
+    for chunk in quotes.chunks(1_000) {
+        store.insert_quotes(chunk, 1_000_000).await?;
+    }
+    eprintln!("stored {} quotes in {:.1} s", quotes.len(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+type Seen = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// One subscriber: records when each `quote_accepted` event arrives.
+async fn subscribe(addr: std::net::SocketAddr, seen: Seen) -> anyhow::Result<()> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = http::Request::get("/events").header(http::header::HOST, "127.0.0.1").body(Empty::<Bytes>::new())?;
+    let mut body = sender.send_request(request).await?.into_body();
+    let mut buffer = String::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else { continue };
+        buffer.push_str(&String::from_utf8_lossy(&data));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            if block.contains("event: quote_accepted")
+                && let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: "))
+                && let Ok(json) = serde_json::from_str::<serde_json::Value>(data)
+                && let Some(id) = json["id"].as_str()
+            {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push((id.to_owned(), Instant::now()));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fan_out(
+    args: &NodeReadArgs,
+    chain: &TestChain,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<(usize, usize, f64, f64, f64)> {
+    let provers = fund_provers(chain, 4).await?;
+    let seen: Vec<Seen> = (0..args.subscribers).map(|_| Seen::default()).collect();
+    let listeners: Vec<_> = seen.iter().map(|s| tokio::spawn(subscribe(addr, s.clone()))).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let template = chain.quote(&chain.prover, 0).await;
+    let domain = chain.config.quote_domain();
+    let client = reqwest::Client::new();
+    let mut acked: HashMap<String, Instant> = HashMap::new();
+    for i in 0..args.events {
+        let signer = &provers[i % provers.len()];
+        let mut quote = template;
+        quote.prover = signer.address();
+        quote.basis_point_fee = 10 + i as u32;
+        let signed = signer.sign(quote, &domain);
+        let response = client
+            .post(format!("http://{addr}/epoch-proof-quotes"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&signed)?)
+            .send()
+            .await?;
+        if response.status().as_u16() == 201 {
+            acked.insert(signed.id(&domain).to_string(), Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000 + 2 * args.events_poll_ms)).await;
+    listeners.iter().for_each(|l| l.abort());
+
+    let mut latencies = Vec::new();
+    for subscriber in &seen {
+        for (id, at) in subscriber.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if let Some(ack) = acked.get(id) {
+                latencies.push(at.saturating_duration_since(*ack).as_secs_f64());
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok((
+        latencies.len(),
+        acked.len() * args.subscribers,
+        pick(0.5),
+        pick(0.99),
+        latencies.last().copied().unwrap_or(0.0),
+    ))
+}
