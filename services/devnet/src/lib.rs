@@ -175,16 +175,12 @@ impl Devnet {
         };
         let state =
             quote_service::AppState::new(quote_config.clone()).map_err(|e| service_error("quote-service")(&e))?;
-        let listener = tokio::net::TcpListener::bind(quote_config.listen_addr)
-            .await
-            .map_err(|e| service_error("quote-service")(&format!("{}: {e}", quote_config.listen_addr)))?;
-        let quote_service = listener.local_addr().map_err(|e| service_error("quote-service")(&e))?;
-        let until_stopped = wait_for_stop(stopped.clone());
-        services.push(tokio::spawn(async move {
-            if let Err(e) = quote_service::run(state, listener, until_stopped).await {
-                tracing::error!(error = %e, "quote service stopped");
-            }
-        }));
+        let (quote_service, task) =
+            spawn_service("quote-service", quote_config.listen_addr, stopped.clone(), |l, s| {
+                quote_service::run(state, l, s)
+            })
+            .await?;
+        services.push(task);
 
         let data = tempfile::tempdir().map_err(|e| service_error("coordination-node")(&e))?;
         let node_config = coordination_node::Config {
@@ -203,16 +199,11 @@ impl Devnet {
         let state = coordination_node::AppState::new(node_config.clone())
             .await
             .map_err(|e| service_error("coordination-node")(&e))?;
-        let listener = tokio::net::TcpListener::bind(node_config.listen_addr)
-            .await
-            .map_err(|e| service_error("coordination-node")(&format!("{}: {e}", node_config.listen_addr)))?;
-        let node = listener.local_addr().map_err(|e| service_error("coordination-node")(&e))?;
-        let until_stopped = wait_for_stop(stopped.clone());
-        services.push(tokio::spawn(async move {
-            if let Err(e) = coordination_node::run(state, listener, until_stopped).await {
-                tracing::error!(error = %e, "coordination node stopped");
-            }
-        }));
+        let (node, task) = spawn_service("coordination-node", node_config.listen_addr, stopped.clone(), |l, s| {
+            coordination_node::run(state, l, s)
+        })
+        .await?;
+        services.push(task);
 
         Ok(Self { anvil, deployment, rollup, accounts, quote_service, node, _data: data, stop, services })
     }
@@ -283,6 +274,29 @@ impl Devnet {
 
 fn hex_key(key: &PrivateKeySigner) -> String {
     format!("0x{}", alloy::primitives::hex::encode(key.to_bytes()))
+}
+
+/// Binds `addr` and runs a service there until the devnet stops; returns where it listens.
+async fn spawn_service<F, Fut>(
+    name: &'static str,
+    addr: SocketAddr,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    run: F,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), DevnetError>
+where
+    F: FnOnce(tokio::net::TcpListener, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| service_error(name)(&format!("{addr}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| service_error(name)(&e))?;
+    let service = run(listener, Box::pin(wait_for_stop(stopped)));
+    let task = tokio::spawn(async move {
+        if let Err(error) = service.await {
+            tracing::error!(service = name, %error, "stopped");
+        }
+    });
+    Ok((local, task))
 }
 
 async fn wait_for_stop(mut stopped: tokio::sync::watch::Receiver<bool>) {

@@ -29,6 +29,19 @@ rule = "fixed"
 amount = "777"
 "#;
 
+/// The service's configuration for tests: a policy file checked every `poll_ms`.
+fn config(policy: &std::path::Path, poll_ms: u64) -> Config {
+    Config {
+        listen_addr: "127.0.0.1:0".parse().expect("addr"),
+        policy: Some(policy.to_owned()),
+        policy_poll_ms: poll_ms,
+        request_timeout_ms: 5_000,
+        body_limit: 16 * 1024,
+        log_format: Default::default(),
+        overrides: vec![],
+    }
+}
+
 struct TestApp {
     base: String,
     client: reqwest::Client,
@@ -46,15 +59,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let policy_file = dir.path().join("policy.toml");
         std::fs::write(&policy_file, policy).expect("write policy");
-        let config = Config {
-            listen_addr: "127.0.0.1:0".parse().expect("addr"),
-            policy: Some(policy_file.clone()),
-            policy_poll_ms: 20,
-            request_timeout_ms: 5_000,
-            body_limit: 16 * 1024,
-            log_format: Default::default(),
-            overrides,
-        };
+        let config = Config { overrides, ..config(&policy_file, 20) };
         let state = AppState::new(config).expect("policy loads");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -388,16 +393,7 @@ mod reload {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("policy.toml");
         std::fs::write(&file, POLICY).expect("write");
-        let config = Config {
-            listen_addr: "127.0.0.1:0".parse().expect("addr"),
-            policy: Some(file.clone()),
-            policy_poll_ms: 3_600_000,
-            request_timeout_ms: 5_000,
-            body_limit: 16 * 1024,
-            log_format: Default::default(),
-            overrides: vec![],
-        };
-        let state = AppState::new(config).expect("loads");
+        let state = AppState::new(config(&file, 3_600_000)).expect("loads");
         let store = state.policy.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         tokio::spawn(quote_service::run(state, listener, std::future::pending()));
