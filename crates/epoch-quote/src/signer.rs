@@ -33,6 +33,11 @@ impl QuoteSigner {
         Ok(Self { key, address })
     }
 
+    /// The 32 secret bytes, to build the L1 transaction signer of the same key. Handle with care.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.key.to_secret_bytes()
+    }
+
     /// The prover address of this key.
     pub fn address(&self) -> Address {
         self.address

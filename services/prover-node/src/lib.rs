@@ -4,4 +4,72 @@
 //! proves the epochs it won.
 
 pub mod bond;
+pub mod config;
 pub mod pricing;
+pub mod prover;
+pub mod state;
+
+use std::time::Duration;
+
+use alloy::signers::local::PrivateKeySigner;
+use rollup_l1::{EscrowContract, RollupContract, TokenContract};
+
+pub use config::Config;
+
+/// Builds the prover from `config`: reaches the L1 (retrying until it answers), opens the state
+/// file, and makes sure the escrow deposit is at least the minimum.
+pub async fn start(config: &Config) -> anyhow::Result<prover::ProverNode> {
+    config.validate()?;
+    let key = PrivateKeySigner::from_bytes(&config.private_key.secret_bytes().into())?;
+    let wallet = rollup_l1::connect_wallet(config.l1_rpc_url.clone(), key);
+    let rollup = RollupContract::new(config.rollup_address, wallet.clone());
+    let interval = Duration::from_millis(config.polling_interval_ms.max(10));
+    let chain = loop {
+        match rollup.config().await {
+            Ok(chain) => break chain,
+            Err(error) => {
+                tracing::warn!(%error, rpc = %config.l1_rpc_url, "cannot read the rollup on L1; retrying");
+                tokio::time::sleep(interval).await;
+            }
+        }
+    };
+    let prover = config.private_key.address();
+    let bonds = bond::BondManager::new(
+        prover,
+        TokenContract::new(chain.token, wallet.clone()),
+        EscrowContract::new(chain.escrow, wallet),
+        config.minimum_escrow_amount,
+        config.target_escrow(),
+    );
+    let action = bonds.ensure_bond(alloy::primitives::U256::ZERO).await?;
+    tracing::info!(%prover, ?action, "escrow deposit checked");
+    let pricing = match &config.quote_provider_url {
+        Some(url) => pricing::QuoteProvider::http(url.clone(), Duration::from_secs(5), 2)?,
+        None => pricing::QuoteProvider::Simple {
+            basis_point_fee: config.quote_provider_basis_point_fee,
+            bond_amount: config.quote_provider_bond_amount,
+        },
+    };
+    let node = config.coordination_node_url.clone().ok_or(config::ConfigError::NoDestination)?;
+    let sender = prover::QuoteSender::http(node)?;
+    let state = state::ProverState::open(&config.state_path).await?;
+    let job = config.proof_command.clone().map_or(prover::ProvingJob::Devnet, prover::ProvingJob::Command);
+    Ok(prover::ProverNode::new(config.private_key.clone(), rollup, chain, bonds, pricing, sender, state, job))
+}
+
+/// Runs the prover's monitors every poll until `shutdown` resolves.
+pub async fn run(node: prover::ProverNode, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => {
+                if let Err(error) = node.step().await {
+                    tracing::warn!(%error, "prover step failed; retrying next poll");
+                }
+            }
+        }
+    }
+}

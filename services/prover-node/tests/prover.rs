@@ -175,3 +175,166 @@ mod pricing {
         );
     }
 }
+
+mod whole_loop {
+    use super::*;
+    use clap::Parser;
+    use epoch_quote::SignedEpochProofQuote;
+
+    struct Loop {
+        chain: TestChain,
+        node_url: String,
+        dir: tempfile::TempDir,
+        _node: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    async fn start_loop() -> Loop {
+        let chain = TestChain::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rollup = chain.deployment.rollup.to_string();
+        let rpc = chain.anvil.endpoint().to_string();
+        let config = coordination_node::Config {
+            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display())),
+            polling_interval_ms: 20,
+            events_poll_ms: 20,
+            rate_limit_per_second: 0,
+            ..coordination_node::Config::parse_from([
+                "coordination-node",
+                "--rollup-address",
+                &rollup,
+                "--l1-rpc-url",
+                &rpc,
+            ])
+        };
+        let state = coordination_node::AppState::new(config).await.expect("node starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let node_url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let node = tokio::spawn(coordination_node::run(state, listener, std::future::pending()));
+        Loop { chain, node_url, dir, _node: node }
+    }
+
+    impl Loop {
+        fn config(&self, key_index: usize) -> prover_node::Config {
+            let key = format!("0x{}", alloy::primitives::hex::encode(Anvil::dev_key(key_index).to_bytes()));
+            prover_node::Config::parse_from([
+                "prover-node",
+                "--private-key",
+                &key,
+                "--rollup-address",
+                &self.chain.deployment.rollup.to_string(),
+                "--l1-rpc-url",
+                self.chain.anvil.endpoint().as_str(),
+                "--coordination-node-url",
+                &self.node_url,
+                "--minimum-escrow-amount",
+                "20000",
+                "--target-escrow-amount",
+                "60000",
+                "--quote-provider-basis-point-fee",
+                "300",
+                "--quote-provider-bond-amount",
+                "5000",
+                "--state-path",
+                self.dir.path().join(format!("prover-{key_index}.sqlite")).to_str().expect("path"),
+            ])
+        }
+
+        /// Waits until the node has seen the chain's head.
+        async fn node_synced(&self) {
+            use alloy::providers::Provider;
+            let head = self.chain.anvil.provider().get_block_number().await.expect("head");
+            for _ in 0..500 {
+                let ready: serde_json::Value = reqwest::get(format!("{}readyz", self.node_url))
+                    .await
+                    .expect("readyz")
+                    .json()
+                    .await
+                    .unwrap_or_default();
+                if ready["l1Block"].as_u64().is_some_and(|b| b >= head) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the node did not sync");
+        }
+
+        async fn best_quote(&self, epoch: u64) -> Option<SignedEpochProofQuote> {
+            let page: serde_json::Value = reqwest::get(format!("{}epoch-proof-quotes?epoch={epoch}", self.node_url))
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            page["quotes"].get(0).map(|q| serde_json::from_value(q.clone()).expect("a signed quote"))
+        }
+    }
+
+    #[tokio::test]
+    async fn epoch_quote_claim_proof_bond_returned_and_fee_paid() {
+        let l = start_loop().await;
+        let chain = &l.chain;
+        let prover = prover_node::start(&l.config(1)).await.expect("prover starts");
+        let me = chain.prover.address();
+
+        // Nothing to quote while epoch 0 is open.
+        chain.propose_at(&chain.proposer, 1, 3, 3_000).await;
+        assert!(prover.step().await.expect("step").quoted.is_empty(), "never before the epoch ends");
+        chain.propose_at(&chain.proposer2, 2, 5, 7_000).await;
+        chain.warp_to_slot(4).await;
+        l.node_synced().await;
+
+        assert_eq!(prover.step().await.expect("step").quoted, vec![0]);
+        assert!(prover.step().await.expect("step").quoted.is_empty(), "exactly one quote per epoch");
+        let best = l.best_quote(0).await.expect("the node has our quote");
+        assert_eq!((best.quote.prover, best.quote.basis_point_fee), (me, 300));
+
+        let deposit_before = chain.prover.escrow.deposit_of(me).await.expect("deposit");
+        let balance_before = chain.balance(me).await;
+        chain.proposer.rollup.claim_epoch_proof_right(&best).await.expect("claims");
+        assert_eq!(prover.step().await.expect("step").proving, vec![0]);
+        assert_eq!(chain.proposer.rollup.epoch(0).await.expect("epoch").state, rollup_l1::EpochState::Proven);
+        assert_eq!(chain.prover.escrow.deposit_of(me).await.expect("deposit"), deposit_before, "bond returned");
+        // 10,000 of fees at 300 bps.
+        assert_eq!(chain.balance(me).await - balance_before, U256::from(300), "fee paid");
+
+        // A restart does not start the job again.
+        let restarted = prover_node::start(&l.config(1)).await.expect("restarts");
+        let report = restarted.step().await.expect("step");
+        assert!(report.proving.is_empty() && report.quoted.is_empty(), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn a_claim_for_another_prover_starts_nothing_and_empty_epochs_get_no_quote() {
+        let l = start_loop().await;
+        let chain = &l.chain;
+        let prover = prover_node::start(&l.config(1)).await.expect("prover starts");
+        // Epoch 0 has no blocks: nothing to quote once it ends.
+        chain.warp_to_slot(4).await;
+        assert!(prover.step().await.expect("step").quoted.is_empty());
+        // Epoch 1 gets blocks; the other prover's quote is claimed.
+        chain.propose_at(&chain.proposer, 5, 1, 1_000).await;
+        chain.warp_to_slot(8).await;
+        let theirs = chain.sign(&chain.prover2, chain.quote(&chain.prover2, 1).await);
+        chain.proposer.rollup.claim_epoch_proof_right(&theirs).await.expect("claims");
+        let report = prover.step().await.expect("step");
+        assert!(report.proving.is_empty(), "{report:?}");
+        assert!(report.quoted.is_empty(), "a claimed epoch is not quoted: {report:?}");
+    }
+
+    #[tokio::test]
+    async fn bad_settings_stop_it_with_a_clear_message() {
+        let l = start_loop().await;
+        let mut config = l.config(1);
+        config.coordination_node_url = None;
+        let error = prover_node::start(&config).await.expect_err("refused");
+        assert!(error.to_string().contains("PROVER_COORDINATION_NODE_URL"), "{error}");
+        config.p2p_enabled = true;
+        let error = prover_node::start(&config).await.expect_err("refused");
+        assert!(error.to_string().contains("P2P"), "{error}");
+        assert!(
+            prover_node::Config::try_parse_from(["prover-node", "--private-key", "0x12", "--rollup-address", "0x00"])
+                .is_err(),
+            "a bad key is refused at parse time"
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! The prover node's loop: EpochMonitor (price, bond, sign and send a quote for each finished
+//! epoch that can still be claimed) and ClaimsMonitor (prove the epochs claimed with our quotes).
+
+use std::{collections::BTreeSet, time::Duration};
+
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy::sol_types::SolValue;
+use epoch_quote::{EpochProofQuote, QuoteSigner, SignedEpochProofQuote};
+use rollup_l1::{EpochState, L1Error, RollupConfig, RollupContract};
+
+use crate::{
+    bond::{BondError, BondManager},
+    pricing::{EpochToPrice, QuoteProvider},
+    state::{JobStatus, ProverState, Quoted},
+};
+
+/// Why a step failed (the next poll tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The L1 failed.
+    #[error(transparent)]
+    L1(#[from] L1Error),
+    /// The deposit could not cover a bond.
+    #[error(transparent)]
+    Bond(#[from] BondError),
+    /// The state file failed.
+    #[error("state file: {0}")]
+    State(#[from] sqlx::Error),
+}
+
+/// How a claimed epoch gets its proof.
+#[derive(Clone, Debug)]
+pub enum ProvingJob {
+    /// The devnet verifier's proof: keccak256 of the epoch and its public inputs.
+    Devnet,
+    /// An external command: gets the epoch as JSON on stdin, prints the proof as 0x-hex on stdout.
+    Command(String),
+}
+
+/// Where quotes go.
+#[derive(Clone, Debug)]
+pub struct QuoteSender {
+    node: reqwest::Url,
+    client: reqwest::Client,
+}
+
+/// Why a quote was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The node refused it (it would fail on L1); not retried.
+    #[error("refused by the node ({status}): {body}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The node's answer.
+        body: String,
+    },
+    /// The node could not be reached or failed, after retries.
+    #[error("the node did not take the quote: {0}")]
+    Transient(String),
+}
+
+impl QuoteSender {
+    /// Sends quotes to the coordination node at `node` (`PROVER_COORDINATION_NODE_URL`).
+    pub fn http(node: reqwest::Url) -> Result<Self, reqwest::Error> {
+        Ok(Self { node, client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()? })
+    }
+
+    /// POSTs `quote`, retrying a transient failure (not a refusal) a few times.
+    pub async fn send(&self, quote: &SignedEpochProofQuote) -> Result<(), SendError> {
+        let url = self.node.join("epoch-proof-quotes").map_err(|e| SendError::Transient(e.to_string()))?;
+        let mut last = String::new();
+        for attempt in 0..4u64 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+            }
+            match self.client.post(url.clone()).json(quote).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                    let status = r.status().as_u16();
+                    return Err(SendError::Rejected { status, body: r.text().await.unwrap_or_default() });
+                }
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(SendError::Transient(last))
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// Epochs quoted this step.
+    pub quoted: Vec<u64>,
+    /// Epochs whose proving job started (or resumed) this step.
+    pub proving: Vec<u64>,
+}
+
+/// One prover.
+#[derive(Clone, Debug)]
+pub struct ProverNode {
+    signer: QuoteSigner,
+    rollup: RollupContract,
+    config: RollupConfig,
+    bonds: BondManager,
+    pricing: QuoteProvider,
+    sender: QuoteSender,
+    state: ProverState,
+    job: ProvingJob,
+}
+
+impl ProverNode {
+    /// Assembles a prover from its parts; `rollup` calls through the prover's wallet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        signer: QuoteSigner,
+        rollup: RollupContract,
+        config: RollupConfig,
+        bonds: BondManager,
+        pricing: QuoteProvider,
+        sender: QuoteSender,
+        state: ProverState,
+        job: ProvingJob,
+    ) -> Self {
+        Self { signer, rollup, config, bonds, pricing, sender, state, job }
+    }
+
+    /// The prover's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The bond manager.
+    pub fn bonds(&self) -> &BondManager {
+        &self.bonds
+    }
+
+    /// One poll: the epoch monitor, then the claims monitor.
+    pub async fn step(&self) -> Result<StepReport, StepError> {
+        let mut report = StepReport::default();
+        self.quote_epochs(&mut report).await?;
+        self.watch_claims(&mut report).await?;
+        Ok(report)
+    }
+
+    /// EpochMonitor: every finished epoch with blocks, neither claimed nor proven, whose claim
+    /// window is not over, gets one quote (again only if the pricing changed).
+    async fn quote_epochs(&self, report: &mut StepReport) -> Result<(), StepError> {
+        let slot = self.rollup.current_slot().await?;
+        let current = self.config.epoch_at_slot(slot);
+        let mut candidates = BTreeSet::new();
+        if let Some(epoch) = self.rollup.epoch_to_prove().await? {
+            candidates.insert(epoch);
+        }
+        if current > 0 {
+            candidates.insert(current - 1);
+        }
+        for epoch in candidates {
+            let (_, window_end) = self.config.claim_window(epoch);
+            if epoch >= current || slot > window_end {
+                continue;
+            }
+            let info = self.rollup.epoch(epoch).await?;
+            if info.block_count == 0 || info.state != EpochState::Complete {
+                continue;
+            }
+            let question = EpochToPrice {
+                epoch_number: epoch,
+                from_block: info.init_block,
+                end_block: info.final_block,
+                tx_count: info.tx_count,
+                total_fees: info.total_fees,
+            };
+            let Some(pricing) = self.pricing.get_quote(&question).await else { continue };
+            let previous = self.state.quoted(epoch).await?;
+            if previous
+                .is_some_and(|q| q.basis_point_fee == pricing.basis_point_fee && q.bond_amount == pricing.bond_amount)
+            {
+                continue;
+            }
+            self.bonds.ensure_bond(pricing.bond_amount).await?;
+            let quote = EpochProofQuote {
+                prover: self.address(),
+                epoch_number: U256::from(epoch),
+                epoch_init_block: U256::from(info.init_block),
+                epoch_final_block: U256::from(info.final_block),
+                total_fees: info.total_fees,
+                rollup_address: self.config.address,
+                basis_point_fee: pricing.basis_point_fee,
+                bond_amount: pricing.bond_amount,
+                valid_until_slot: pricing.valid_until_slot.unwrap_or(U256::from(window_end)),
+            };
+            let signed = self.signer.sign(quote, &self.config.quote_domain());
+            let id = signed.id(&self.config.quote_domain());
+            match self.sender.send(&signed).await {
+                Ok(()) => {
+                    self.state
+                        .record_quote(
+                            epoch,
+                            Quoted {
+                                quote_id: id,
+                                basis_point_fee: quote.basis_point_fee,
+                                bond_amount: quote.bond_amount,
+                            },
+                        )
+                        .await?;
+                    tracing::info!(epoch, %id, fee_bps = quote.basis_point_fee, bond = %quote.bond_amount, "quote sent");
+                    report.quoted.push(epoch);
+                }
+                Err(error) => tracing::warn!(epoch, %error, "quote not delivered; trying again next poll"),
+            }
+        }
+        Ok(())
+    }
+
+    /// ClaimsMonitor: a claim whose bond provider is this prover starts its proving job once.
+    async fn watch_claims(&self, report: &mut StepReport) -> Result<(), StepError> {
+        let Some(claim) = self.rollup.proof_claim().await? else { return Ok(()) };
+        if claim.bond_provider != self.address() {
+            return Ok(());
+        }
+        let epoch = claim.epoch_number;
+        match self.state.job(epoch).await? {
+            Some(JobStatus::Submitted) => return Ok(()),
+            Some(JobStatus::Running) => tracing::info!(epoch, "resuming the proving job started before a restart"),
+            None => {
+                if !self.state.start_job(epoch, claim.quote_id).await? {
+                    return Ok(());
+                }
+                tracing::info!(epoch, quote = %claim.quote_id, bond = %claim.bond_amount, "our quote was claimed; proving");
+            }
+        }
+        report.proving.push(epoch);
+        let deadline = self.config.first_slot(epoch + 2);
+        let slot = self.rollup.current_slot().await?;
+        if slot + 1 >= deadline {
+            tracing::error!(
+                epoch,
+                slot,
+                deadline,
+                "the proof may not land before the deadline: the bond will be slashed"
+            );
+        }
+        match self.prove(epoch).await {
+            Ok(tx) => {
+                self.state.finish_job(epoch, tx).await?;
+                tracing::info!(epoch, %tx, "epoch proven");
+            }
+            Err(error) => tracing::error!(epoch, %error, "proving job failed; retrying next poll"),
+        }
+        // The claim took the bond out of the deposit: top it up again.
+        self.bonds.ensure_bond(U256::ZERO).await?;
+        Ok(())
+    }
+
+    async fn prove(&self, epoch: u64) -> Result<B256, String> {
+        let inputs = self.rollup.epoch_proof_public_inputs(epoch).await.map_err(|e| e.to_string())?;
+        let proof = match &self.job {
+            ProvingJob::Devnet => Bytes::from(keccak256((U256::from(epoch), inputs).abi_encode_params()).to_vec()),
+            ProvingJob::Command(command) => run_command(command, epoch, &inputs).await?,
+        };
+        let receipt = self.rollup.submit_epoch_proof(epoch, proof).await.map_err(|e| e.to_string())?;
+        Ok(receipt.transaction_hash)
+    }
+}
+
+/// Runs the operator's proving command with the epoch on stdin and reads the proof from stdout.
+async fn run_command(command: &str, epoch: u64, inputs: &[B256]) -> Result<Bytes, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", command])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let input = serde_json::json!({"epoch": epoch, "publicInputs": inputs}).to_string();
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).await.map_err(|e| e.to_string())?;
+    }
+    let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!("{command:?} exited with {}", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    alloy::primitives::hex::decode(text.trim()).map(Bytes::from).map_err(|e| format!("the proof is not hex: {e}"))
+}
