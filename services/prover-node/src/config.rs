@@ -57,6 +57,9 @@ pub struct Config {
     /// Without it, the devnet verifier's proof is submitted.
     #[arg(long, env = "PROVER_PROOF_COMMAND")]
     pub proof_command: Option<String>,
+    /// Serve `/healthz` and `/metrics` here (off when unset).
+    #[arg(long, env = "PROVER_NODE_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

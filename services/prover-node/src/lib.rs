@@ -5,6 +5,7 @@
 
 pub mod bond;
 pub mod config;
+pub mod metrics;
 pub mod pricing;
 pub mod prover;
 pub mod state;
@@ -54,7 +55,13 @@ pub async fn start(config: &Config) -> anyhow::Result<prover::ProverNode> {
     let sender = prover::QuoteSender::http(node)?;
     let state = state::ProverState::open(&config.state_path).await?;
     let job = config.proof_command.clone().map_or(prover::ProvingJob::Devnet, prover::ProvingJob::Command);
-    Ok(prover::ProverNode::new(config.private_key.clone(), rollup, chain, bonds, pricing, sender, state, job))
+    let node = prover::ProverNode::new(config.private_key.clone(), rollup, chain, bonds, pricing, sender, state, job);
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let router = node.metrics().router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    Ok(node)
 }
 
 /// Runs the prover's monitors every poll until `shutdown` resolves.

@@ -108,6 +108,7 @@ pub struct ProverNode {
     sender: QuoteSender,
     state: ProverState,
     job: ProvingJob,
+    metrics: crate::metrics::Metrics,
 }
 
 impl ProverNode {
@@ -123,7 +124,22 @@ impl ProverNode {
         state: ProverState,
         job: ProvingJob,
     ) -> Self {
-        Self { signer, rollup, config, bonds, pricing, sender, state, job }
+        Self { signer, rollup, config, bonds, pricing, sender, state, job, metrics: Default::default() }
+    }
+
+    /// What it counts.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    async fn ensure_bond(&self, amount: U256) -> Result<(), StepError> {
+        let deposit = match self.bonds.ensure_bond(amount).await? {
+            crate::bond::BondAction::Sufficient { deposit } | crate::bond::BondAction::ToppedUp { deposit, .. } => {
+                deposit
+            }
+        };
+        self.metrics.escrow_deposit.set(deposit.saturating_to::<i64>());
+        Ok(())
     }
 
     /// The prover's address.
@@ -172,14 +188,18 @@ impl ProverNode {
                 tx_count: info.tx_count,
                 total_fees: info.total_fees,
             };
-            let Some(pricing) = self.pricing.get_quote(&question).await else { continue };
+            self.metrics.epochs_seen.inc();
+            let Some(pricing) = self.pricing.get_quote(&question).await else {
+                self.metrics.quotes_declined.inc();
+                continue;
+            };
             let previous = self.state.quoted(epoch).await?;
             if previous
                 .is_some_and(|q| q.basis_point_fee == pricing.basis_point_fee && q.bond_amount == pricing.bond_amount)
             {
                 continue;
             }
-            self.bonds.ensure_bond(pricing.bond_amount).await?;
+            self.ensure_bond(pricing.bond_amount).await?;
             let quote = EpochProofQuote {
                 prover: self.address(),
                 epoch_number: U256::from(epoch),
@@ -206,9 +226,15 @@ impl ProverNode {
                         )
                         .await?;
                     tracing::info!(epoch, %id, fee_bps = quote.basis_point_fee, bond = %quote.bond_amount, "quote sent");
+                    self.metrics.quotes_sent.inc();
                     report.quoted.push(epoch);
                 }
-                Err(error) => tracing::warn!(epoch, %error, "quote not delivered; trying again next poll"),
+                Err(error) => {
+                    if matches!(error, SendError::Rejected { .. }) {
+                        self.metrics.quotes_refused.inc();
+                    }
+                    tracing::warn!(epoch, %error, "quote not delivered; trying again next poll");
+                }
             }
         }
         Ok(())
@@ -229,6 +255,7 @@ impl ProverNode {
                     return Ok(());
                 }
                 tracing::info!(epoch, quote = %claim.quote_id, bond = %claim.bond_amount, "our quote was claimed; proving");
+                self.metrics.claims_won.inc();
             }
         }
         report.proving.push(epoch);
@@ -245,12 +272,13 @@ impl ProverNode {
         match self.prove(epoch).await {
             Ok(tx) => {
                 self.state.finish_job(epoch, tx).await?;
+                self.metrics.proofs_submitted.inc();
                 tracing::info!(epoch, %tx, "epoch proven");
             }
             Err(error) => tracing::error!(epoch, %error, "proving job failed; retrying next poll"),
         }
         // The claim took the bond out of the deposit: top it up again.
-        self.bonds.ensure_bond(U256::ZERO).await?;
+        self.ensure_bond(U256::ZERO).await?;
         Ok(())
     }
 

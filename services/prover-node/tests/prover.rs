@@ -273,7 +273,7 @@ mod whole_loop {
     async fn epoch_quote_claim_proof_bond_returned_and_fee_paid() {
         let l = start_loop().await;
         let chain = &l.chain;
-        let prover = prover_node::start(&l.config(1)).await.expect("prover starts");
+        let prover = std::sync::Arc::new(prover_node::start(&l.config(1)).await.expect("prover starts"));
         let me = chain.prover.address();
 
         // Nothing to quote while epoch 0 is open.
@@ -296,6 +296,20 @@ mod whole_loop {
         assert_eq!(chain.prover.escrow.deposit_of(me).await.expect("deposit"), deposit_before, "bond returned");
         // 10,000 of fees at 300 bps.
         assert_eq!(chain.balance(me).await - balance_before, U256::from(300), "fee paid");
+
+        // What it did is in its metrics.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, prover.metrics().router()).await });
+        let text = reqwest::get(format!("http://{addr}/metrics")).await.expect("metrics").text().await.expect("text");
+        for line in [
+            "prover_node_quotes_sent_total 1",
+            "prover_node_claims_won_total 1",
+            "prover_node_proofs_submitted_total 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert_eq!(reqwest::get(format!("http://{addr}/healthz")).await.expect("health").status(), 200);
 
         // A restart does not start the job again.
         let restarted = prover_node::start(&l.config(1)).await.expect("restarts");
@@ -336,5 +350,103 @@ mod whole_loop {
                 .is_err(),
             "a bad key is refused at parse time"
         );
+    }
+}
+
+mod jobs {
+    use super::*;
+    use clap::Parser;
+
+    async fn node(chain: &TestChain) -> (String, tokio::task::JoinHandle<std::io::Result<()>>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rollup = chain.deployment.rollup.to_string();
+        let rpc = chain.anvil.endpoint().to_string();
+        let config = coordination_node::Config {
+            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display())),
+            polling_interval_ms: 20,
+            ..coordination_node::Config::parse_from([
+                "coordination-node",
+                "--rollup-address",
+                &rollup,
+                "--l1-rpc-url",
+                &rpc,
+            ])
+        };
+        let state = coordination_node::AppState::new(config).await.expect("node starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        (url, tokio::spawn(coordination_node::run(state, listener, std::future::pending())), dir)
+    }
+
+    fn config(chain: &TestChain, node: &str, dir: &std::path::Path, extra: &[&str]) -> prover_node::Config {
+        let key = format!("0x{}", alloy::primitives::hex::encode(Anvil::dev_key(1).to_bytes()));
+        let mut args = vec![
+            "prover-node".to_owned(),
+            "--private-key".into(),
+            key,
+            "--rollup-address".into(),
+            chain.deployment.rollup.to_string(),
+            "--l1-rpc-url".into(),
+            chain.anvil.endpoint().to_string(),
+            "--coordination-node-url".into(),
+            node.to_owned(),
+            "--minimum-escrow-amount".into(),
+            "20000".into(),
+            "--state-path".into(),
+            dir.join("prover.sqlite").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        prover_node::Config::parse_from(args)
+    }
+
+    #[tokio::test]
+    async fn after_downtime_epochs_past_their_window_are_not_quoted() {
+        let chain = TestChain::start().await;
+        let (url, _node, dir) = node(&chain).await;
+        chain.propose_at(&chain.proposer, 1, 1, 1_000).await;
+        // The prover was down through epoch 0's claim window (slots 4 and 5).
+        chain.warp_to_slot(6).await;
+        let prover = prover_node::start(&config(&chain, &url, dir.path(), &[])).await.expect("starts");
+        assert!(prover.step().await.expect("step").quoted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_job_started_before_a_restart_is_resumed_not_started_again() {
+        let chain = TestChain::start().await;
+        let (url, _node, dir) = node(&chain).await;
+        chain.epoch_zero_ready_to_claim().await;
+        let quote = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+        chain.proposer.rollup.claim_epoch_proof_right(&quote).await.expect("claims");
+        // An earlier process recorded the job and died before proving.
+        let state = prover_node::state::ProverState::open(&dir.path().join("prover.sqlite")).await.expect("state");
+        assert!(state.start_job(0, quote.id(&chain.config.quote_domain())).await.expect("records"));
+        assert!(!state.start_job(0, quote.id(&chain.config.quote_domain())).await.expect("records"), "only once");
+        let prover = prover_node::start(&config(&chain, &url, dir.path(), &[])).await.expect("starts");
+        assert_eq!(prover.step().await.expect("step").proving, vec![0]);
+        assert_eq!(chain.proposer.rollup.epoch(0).await.expect("epoch").state, rollup_l1::EpochState::Proven);
+        assert!(prover.step().await.expect("step").proving.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_external_command_gets_the_epoch_and_a_refused_proof_is_tried_again() {
+        let chain = TestChain::start().await;
+        let (url, _node, dir) = node(&chain).await;
+        chain.epoch_zero_ready_to_claim().await;
+        let quote = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+        chain.proposer.rollup.claim_epoch_proof_right(&quote).await.expect("claims");
+        // A command whose proof the verifier refuses: the epoch stays claimed and the job is
+        // tried again on the next poll.
+        let seen = dir.path().join("stdin.json");
+        let command = format!("cat > {}; echo 0xdead", seen.display());
+        let prover = prover_node::start(&config(&chain, &url, dir.path(), &["--proof-command", &command]))
+            .await
+            .expect("starts");
+        assert_eq!(prover.step().await.expect("step").proving, vec![0]);
+        let input: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&seen).expect("the command ran")).expect("JSON");
+        assert_eq!(input["epoch"], 0);
+        assert_eq!(input["publicInputs"].as_array().map(Vec::len), Some(4));
+        assert_eq!(chain.proposer.rollup.epoch(0).await.expect("epoch").state, rollup_l1::EpochState::Claimed);
+        assert_eq!(prover.step().await.expect("step").proving, vec![0], "retried");
     }
 }
