@@ -15,6 +15,67 @@ use prover_node::{
 };
 use rollup_l1::{EscrowContract, TokenContract, devchain::Anvil, testkit::TestChain};
 
+/// A stub HTTP server answering `answers` in turn (the last one repeatedly), counting calls.
+async fn stub(answers: Vec<(u16, &'static str)>, delay: Duration) -> (reqwest::Url, Arc<AtomicU32>) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+        let (status, body) = answers[n.min(answers.len() - 1)];
+        async move {
+            tokio::time::sleep(delay).await;
+            (axum::http::StatusCode::from_u16(status).expect("status"), body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr")).parse().expect("url");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// Waits until the coordination node at `node` (base URL with a trailing slash) has seen the
+/// chain's head.
+async fn wait_node_synced(chain: &TestChain, node: &str) {
+    use alloy::providers::Provider;
+    let head = chain.anvil.provider().get_block_number().await.expect("head");
+    for _ in 0..500 {
+        let ready: serde_json::Value =
+            reqwest::get(format!("{node}readyz")).await.expect("readyz").json().await.unwrap_or_default();
+        if ready["l1Block"].as_u64().is_some_and(|b| b >= head) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the node did not sync");
+}
+
+/// A coordination node on a SQLite file in `dir`, following `chain`; returns its base URL.
+async fn start_node(
+    chain: &TestChain,
+    dir: &std::path::Path,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use clap::Parser;
+    let rollup = chain.deployment.rollup.to_string();
+    let rpc = chain.anvil.endpoint().to_string();
+    let config = coordination_node::Config {
+        database_url: Some(format!("sqlite://{}?mode=rwc", dir.join("node.sqlite").display())),
+        polling_interval_ms: 20,
+        events_poll_ms: 20,
+        rate_limit_per_second: 0,
+        ..coordination_node::Config::parse_from([
+            "coordination-node",
+            "--rollup-address",
+            &rollup,
+            "--l1-rpc-url",
+            &rpc,
+        ])
+    };
+    let state = coordination_node::AppState::new(config).await.expect("node starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    (url, tokio::spawn(coordination_node::run(state, listener, std::future::pending())))
+}
+
 mod bond {
     use super::*;
 
@@ -87,24 +148,6 @@ mod pricing {
             tx_count: 40,
             total_fees: U256::from(total_fees),
         }
-    }
-
-    /// A stub HTTP server answering `answers` in turn (the last one repeatedly), counting calls.
-    async fn stub(answers: Vec<(u16, &'static str)>, delay: Duration) -> (reqwest::Url, Arc<AtomicU32>) {
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = calls.clone();
-        let app = axum::Router::new().fallback(move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
-            let (status, body) = answers[n.min(answers.len() - 1)];
-            async move {
-                tokio::time::sleep(delay).await;
-                (axum::http::StatusCode::from_u16(status).expect("status"), body)
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/", listener.local_addr().expect("addr")).parse().expect("url");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (url, calls)
     }
 
     #[tokio::test]
@@ -191,25 +234,7 @@ mod whole_loop {
     async fn start_loop() -> Loop {
         let chain = TestChain::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let rollup = chain.deployment.rollup.to_string();
-        let rpc = chain.anvil.endpoint().to_string();
-        let config = coordination_node::Config {
-            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display())),
-            polling_interval_ms: 20,
-            events_poll_ms: 20,
-            rate_limit_per_second: 0,
-            ..coordination_node::Config::parse_from([
-                "coordination-node",
-                "--rollup-address",
-                &rollup,
-                "--l1-rpc-url",
-                &rpc,
-            ])
-        };
-        let state = coordination_node::AppState::new(config).await.expect("node starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let node_url = format!("http://{}/", listener.local_addr().expect("addr"));
-        let node = tokio::spawn(coordination_node::run(state, listener, std::future::pending()));
+        let (node_url, node) = start_node(&chain, dir.path()).await;
         Loop { chain, node_url, dir, _node: node }
     }
 
@@ -239,23 +264,8 @@ mod whole_loop {
             ])
         }
 
-        /// Waits until the node has seen the chain's head.
         async fn node_synced(&self) {
-            use alloy::providers::Provider;
-            let head = self.chain.anvil.provider().get_block_number().await.expect("head");
-            for _ in 0..500 {
-                let ready: serde_json::Value = reqwest::get(format!("{}readyz", self.node_url))
-                    .await
-                    .expect("readyz")
-                    .json()
-                    .await
-                    .unwrap_or_default();
-                if ready["l1Block"].as_u64().is_some_and(|b| b >= head) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("the node did not sync");
+            wait_node_synced(&self.chain, &self.node_url).await;
         }
 
         async fn best_quote(&self, epoch: u64) -> Option<SignedEpochProofQuote> {
@@ -359,23 +369,8 @@ mod jobs {
 
     async fn node(chain: &TestChain) -> (String, tokio::task::JoinHandle<std::io::Result<()>>, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let rollup = chain.deployment.rollup.to_string();
-        let rpc = chain.anvil.endpoint().to_string();
-        let config = coordination_node::Config {
-            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display())),
-            polling_interval_ms: 20,
-            ..coordination_node::Config::parse_from([
-                "coordination-node",
-                "--rollup-address",
-                &rollup,
-                "--l1-rpc-url",
-                &rpc,
-            ])
-        };
-        let state = coordination_node::AppState::new(config).await.expect("node starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/", listener.local_addr().expect("addr"));
-        (url, tokio::spawn(coordination_node::run(state, listener, std::future::pending())), dir)
+        let (url, handle) = start_node(chain, dir.path()).await;
+        (url, handle, dir)
     }
 
     fn config(chain: &TestChain, node: &str, dir: &std::path::Path, extra: &[&str]) -> prover_node::Config {
@@ -449,4 +444,48 @@ mod jobs {
         assert_eq!(chain.proposer.rollup.epoch(0).await.expect("epoch").state, rollup_l1::EpochState::Claimed);
         assert_eq!(prover.step().await.expect("step").proving, vec![0], "retried");
     }
+}
+
+#[tokio::test]
+async fn a_newer_quote_only_when_the_pricing_changes() {
+    use clap::Parser;
+    let chain = TestChain::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rollup = chain.deployment.rollup.to_string();
+    let rpc = chain.anvil.endpoint().to_string();
+    let (node, _node) = start_node(&chain, dir.path()).await;
+    let (pricing, _) = stub(
+        vec![
+            (200, r#"{"basisPointFee":300,"bondAmount":"5000"}"#),
+            (200, r#"{"basisPointFee":300,"bondAmount":"5000"}"#),
+            (200, r#"{"basisPointFee":250,"bondAmount":"5000"}"#),
+        ],
+        Duration::ZERO,
+    )
+    .await;
+    let key = format!("0x{}", alloy::primitives::hex::encode(Anvil::dev_key(1).to_bytes()));
+    let config = prover_node::Config::parse_from([
+        "prover-node",
+        "--private-key",
+        &key,
+        "--rollup-address",
+        &rollup,
+        "--l1-rpc-url",
+        &rpc,
+        "--coordination-node-url",
+        &node,
+        "--quote-provider-url",
+        pricing.as_str(),
+        "--minimum-escrow-amount",
+        "20000",
+        "--state-path",
+        dir.path().join("prover.sqlite").to_str().expect("path"),
+    ]);
+    let prover = prover_node::start(&config).await.expect("starts");
+    chain.epoch_zero_ready_to_claim().await;
+    // Let the node see the epoch end, so the first quote is taken.
+    wait_node_synced(&chain, &node).await;
+    assert_eq!(prover.step().await.expect("step").quoted, vec![0], "quoted once");
+    assert!(prover.step().await.expect("step").quoted.is_empty(), "same pricing: no new quote");
+    assert_eq!(prover.step().await.expect("step").quoted, vec![0], "new pricing: a newer quote");
 }
