@@ -78,11 +78,13 @@ pub struct ClaimView {
     /// The claimed quote.
     #[schema(value_type = String)]
     pub quote_id: B256,
-    /// The prover whose bond is staked.
+    /// The prover whose bond is staked (EIP-55).
     #[schema(value_type = String)]
+    #[serde(serialize_with = "checksummed")]
     pub bond_provider: Address,
-    /// The proposer that claimed.
+    /// The proposer that claimed (EIP-55).
     #[schema(value_type = String)]
+    #[serde(serialize_with = "checksummed")]
     pub proposer: Address,
     /// The staked bond (decimal string).
     #[schema(value_type = String)]
@@ -101,6 +103,11 @@ pub struct ClaimView {
     pub confirmations: u64,
     /// `open`, `proven` or `slashed`.
     pub outcome: String,
+}
+
+/// Addresses are returned EIP-55 checksummed, as in the quote's JSON form.
+fn checksummed<S: serde::Serializer>(address: &Address, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(address)
 }
 
 fn decimal<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
@@ -599,7 +606,8 @@ pub(crate) async fn stream_events(
         })
         .transpose()?;
     let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());
-    let stream =
-        crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer).await;
+    let stream = crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer)
+        .await
+        .map_err(|e| intake::database_unavailable(&e))?;
     Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()).into_response())
 }

@@ -88,28 +88,27 @@ impl Drop for OpenGuard {
     }
 }
 
-/// The stream for one client: the events after `after` (all new ones when `None`), then live.
+/// The stream for one client: the events after `after` (when `None`, those after the latest
+/// event at the time of the call), then live.
 pub async fn stream(
     hub: &EventHub,
     store: Store,
     after: Option<i64>,
     buffer: usize,
     observer: Arc<dyn StreamObserver>,
-) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+) -> Result<impl Stream<Item = Result<Event, Infallible>> + use<>, crate::store::StoreError> {
     // Subscribe before reading the table: whatever commits meanwhile is in one or the other.
     let mut live = hub.sender.subscribe();
+    // Fixed before the client gets its answer: an event committed after that is delivered.
+    let mut last = match after {
+        Some(seq) => seq,
+        None => store.latest_event_seq().await?,
+    };
     let (out, receiver) = mpsc::channel::<Event>(buffer.max(1));
     observer.stream_open(1);
     let guard = OpenGuard(observer.clone());
     tokio::spawn(async move {
         let _guard = guard;
-        let mut last = match after {
-            Some(seq) => seq,
-            None => match store.latest_event_seq().await {
-                Ok(seq) => seq,
-                Err(_) => return,
-            },
-        };
         // What the client missed, from the table.
         loop {
             let Ok(events) = store.events_after(last, REPLAY_PAGE).await else { return };
@@ -152,7 +151,7 @@ pub async fn stream(
             }
         }
     });
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
+    Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (Ok(event), receiver))
-    })
+    }))
 }

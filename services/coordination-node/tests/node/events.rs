@@ -156,7 +156,8 @@ async fn a_client_that_falls_behind_is_told_where_it_stopped() {
         fn event_streamed(&self) {}
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let stream = coordination_node::events::stream(&hub, store, None, 2, std::sync::Arc::new(Quiet)).await;
+    let stream =
+        coordination_node::events::stream(&hub, store, None, 2, std::sync::Arc::new(Quiet)).await.expect("opens");
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The client reads nothing while ten quotes (and their events) arrive.
     for fee in 0..10 {

@@ -1,0 +1,166 @@
+//! The reference proposer (DESIGN §7): proposes the L2 block of each slot it may propose in,
+//! and in each claim window asks the coordination node for the epoch's quotes, drops those that
+//! would fail on L1 (simulated with `eth_call`), and claims the cheapest.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use epoch_quote::SignedEpochProofQuote;
+use rollup_l1::{L1Error, RollupConfig, RollupContract};
+
+/// Why a step failed (the next one tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum ProposerError {
+    /// The L1 failed.
+    #[error(transparent)]
+    L1(#[from] L1Error),
+}
+
+/// Makes up the transactions and fees of devnet blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockGenerator {
+    /// Fewest transactions in a block.
+    pub min_txs: u64,
+    /// Most transactions in a block.
+    pub max_txs: u64,
+    /// Fee paid per transaction, in token base units.
+    pub fee_per_tx: U256,
+}
+
+impl BlockGenerator {
+    /// The transaction count and fees of the block of `slot` (deterministic).
+    pub fn block(&self, slot: u64) -> (u64, U256) {
+        let span = self.max_txs.saturating_sub(self.min_txs) + 1;
+        let txs =
+            self.min_txs + u64::from_be_bytes(keccak256(slot.to_be_bytes())[..8].try_into().unwrap_or_default()) % span;
+        (txs, self.fee_per_tx * U256::from(txs))
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// The slot a block was proposed in.
+    pub proposed: Option<u64>,
+    /// The epoch claimed and the quote used.
+    pub claimed: Option<(u64, B256)>,
+}
+
+/// One proposer.
+#[derive(Clone, Debug)]
+pub struct Proposer {
+    rollup: RollupContract,
+    config: RollupConfig,
+    address: Address,
+    node: reqwest::Url,
+    client: reqwest::Client,
+    blocks: BlockGenerator,
+}
+
+impl Proposer {
+    /// A proposer acting through `rollup` (its wallet pays the block fees, approved beforehand)
+    /// and asking the coordination node at `node` for quotes.
+    pub fn new(
+        rollup: RollupContract,
+        config: RollupConfig,
+        address: Address,
+        node: reqwest::Url,
+        blocks: BlockGenerator,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        Ok(Self { rollup, config, address, node, client, blocks })
+    }
+
+    /// Proposes this slot's block if it may and has not, then claims if a claim window is open.
+    pub async fn step(&self) -> Result<StepReport, ProposerError> {
+        let mut report = StepReport::default();
+        let slot = self.rollup.current_slot().await?;
+        report.proposed = self.propose(slot).await?;
+        report.claimed = self.claim(slot).await?;
+        Ok(report)
+    }
+
+    async fn propose(&self, slot: u64) -> Result<Option<u64>, ProposerError> {
+        if self.rollup.current_proposer().await?.is_some_and(|p| p != self.address) {
+            return Ok(None);
+        }
+        let pending = self.rollup.pending_block_number().await?;
+        if pending > 0 && self.rollup.block(pending).await?.slot >= slot {
+            return Ok(None);
+        }
+        let (txs, fees) = self.blocks.block(slot);
+        match self.rollup.propose(txs, fees, keccak256(slot.to_be_bytes())).await {
+            Ok(_) => {
+                tracing::info!(slot, txs, %fees, "block proposed");
+                Ok(Some(slot))
+            }
+            Err(error) => {
+                tracing::warn!(slot, %error, "could not propose");
+                Ok(None)
+            }
+        }
+    }
+
+    /// In the claim window of the epoch to prove: the node's quotes, best first; the first that
+    /// passes an `eth_call` simulation is claimed; why each other lost is logged.
+    async fn claim(&self, slot: u64) -> Result<Option<(u64, B256)>, ProposerError> {
+        let Some(epoch) = self.rollup.epoch_to_prove().await? else { return Ok(None) };
+        let (first, last) = self.config.claim_window(epoch);
+        if slot < first || slot > last {
+            return Ok(None);
+        }
+        if self.rollup.proof_claim().await?.is_some_and(|c| c.epoch_number == epoch) {
+            return Ok(None);
+        }
+        let quotes = self.quotes(epoch).await;
+        if quotes.is_empty() {
+            tracing::info!(epoch, slot, "no quote for the epoch yet; trying again");
+            return Ok(None);
+        }
+        let domain = self.config.quote_domain();
+        let mut winner = None;
+        for quote in &quotes {
+            let id = quote.id(&domain);
+            if let Some((_, best)) = &winner {
+                tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee, winner = %best, "lost: a cheaper valid quote exists");
+                continue;
+            }
+            match self.rollup.simulate_claim(quote).await {
+                Ok(()) => winner = Some((quote, id)),
+                Err(error) => {
+                    tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, %error, "lost: would fail on L1")
+                }
+            }
+        }
+        let Some((quote, id)) = winner else {
+            tracing::warn!(epoch, slot, quotes = quotes.len(), "every quote would fail on L1; trying again");
+            return Ok(None);
+        };
+        match self.rollup.claim_epoch_proof_right(quote).await {
+            Ok(_) => {
+                tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee, bond = %quote.quote.bond_amount, "claimed");
+                Ok(Some((epoch, id)))
+            }
+            Err(error) => {
+                tracing::warn!(epoch, quote = %id, %error, "claim failed; trying again");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The node's claimable quotes for `epoch`, best first (none when the node cannot be asked).
+    async fn quotes(&self, epoch: u64) -> Vec<SignedEpochProofQuote> {
+        let Ok(url) = self.node.join(&format!("epoch-proof-quotes?epoch={epoch}")) else { return Vec::new() };
+        let page: serde_json::Value = match self.client.get(url).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot reach the coordination node");
+                return Vec::new();
+            }
+        };
+        page["quotes"]
+            .as_array()
+            .map(|qs| qs.iter().filter_map(|q| serde_json::from_value(q.clone()).ok()).collect())
+            .unwrap_or_default()
+    }
+}

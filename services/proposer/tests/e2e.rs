@@ -1,0 +1,150 @@
+//! The whole system end to end on anvil: a proposer proposing blocks and claiming, two provers
+//! with different prices quoting through the coordination node, the cheaper one winning and
+//! proving each epoch, its bond returned and its fee paid.
+
+use std::time::Duration;
+
+use alloy::{primitives::U256, providers::Provider};
+use clap::Parser;
+use proposer::{BlockGenerator, Proposer};
+use rollup_l1::{EpochState, devchain::Anvil, testkit::TestChain};
+
+struct System {
+    chain: TestChain,
+    node: String,
+    dir: tempfile::TempDir,
+    _node: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl System {
+    async fn start() -> Self {
+        let chain = TestChain::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rollup = chain.deployment.rollup.to_string();
+        let rpc = chain.anvil.endpoint().to_string();
+        let config = coordination_node::Config {
+            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display())),
+            polling_interval_ms: 20,
+            events_poll_ms: 20,
+            rate_limit_per_second: 0,
+            ..coordination_node::Config::parse_from([
+                "coordination-node",
+                "--rollup-address",
+                &rollup,
+                "--l1-rpc-url",
+                &rpc,
+            ])
+        };
+        let state = coordination_node::AppState::new(config).await.expect("node starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let node = format!("http://{}/", listener.local_addr().expect("addr"));
+        let handle = tokio::spawn(coordination_node::run(state, listener, std::future::pending()));
+        Self { chain, node, dir, _node: handle }
+    }
+
+    async fn prover(&self, key_index: usize, fee: u32) -> prover_node::prover::ProverNode {
+        let key = format!("0x{}", alloy::primitives::hex::encode(Anvil::dev_key(key_index).to_bytes()));
+        let config = prover_node::Config::parse_from([
+            "prover-node",
+            "--private-key",
+            &key,
+            "--rollup-address",
+            &self.chain.deployment.rollup.to_string(),
+            "--l1-rpc-url",
+            self.chain.anvil.endpoint().as_str(),
+            "--coordination-node-url",
+            &self.node,
+            "--quote-provider-basis-point-fee",
+            &fee.to_string(),
+            "--quote-provider-bond-amount",
+            "5000",
+            "--minimum-escrow-amount",
+            "20000",
+            "--state-path",
+            self.dir.path().join(format!("prover-{key_index}.sqlite")).to_str().expect("path"),
+        ]);
+        prover_node::start(&config).await.expect("prover starts")
+    }
+
+    async fn synced(&self) {
+        let head = self.chain.anvil.provider().get_block_number().await.expect("head");
+        for _ in 0..500 {
+            let ready: serde_json::Value =
+                reqwest::get(format!("{}readyz", self.node)).await.expect("readyz").json().await.unwrap_or_default();
+            if ready["l1Block"].as_u64().is_some_and(|b| b >= head) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the node did not sync");
+    }
+
+    async fn get(&self, path: &str) -> serde_json::Value {
+        reqwest::get(format!("{}{path}", self.node)).await.expect("request").json().await.expect("json")
+    }
+}
+
+#[tokio::test]
+async fn three_epochs_each_won_by_the_cheapest_valid_quote_proven_and_paid() {
+    let system = System::start().await;
+    let chain = &system.chain;
+    let expensive = system.prover(1, 300).await;
+    let cheap = system.prover(2, 200).await;
+    let proposer = Proposer::new(
+        chain.proposer.rollup.clone(),
+        chain.config,
+        chain.proposer.address(),
+        system.node.parse().expect("url"),
+        BlockGenerator { min_txs: 1, max_txs: 5, fee_per_tx: U256::from(1_000) },
+    )
+    .expect("proposer");
+    let winner = chain.prover2.address();
+    let loser = chain.prover.address();
+    let balance_before = chain.balance(winner).await;
+    let loser_balance_before = chain.balance(loser).await;
+
+    // Epochs 0, 1, 2 and the claim window of 2 (slots 12 and 13); proofs land in epoch 3.
+    for slot in 1..=14 {
+        chain.warp_to_slot(slot).await;
+        for _ in 0..2 {
+            proposer.step().await.expect("proposer step");
+            system.synced().await;
+            expensive.step().await.expect("prover step");
+            cheap.step().await.expect("prover step");
+        }
+    }
+
+    let mut expected_fees = U256::ZERO;
+    for epoch in 0..3u64 {
+        let on_l1 = chain.proposer.rollup.epoch(epoch).await.expect("epoch");
+        assert_eq!(on_l1.state, EpochState::Proven, "epoch {epoch} proven");
+        expected_fees += on_l1.total_fees * U256::from(200) / U256::from(10_000);
+        let seen = system.get(&format!("epochs/{epoch}")).await;
+        assert_eq!(seen["state"], "proven", "the node saw epoch {epoch} proven: {seen}");
+        assert_eq!(seen["claim"]["bondProvider"], winner.to_string(), "the cheaper prover won epoch {epoch}");
+        assert_eq!(seen["claim"]["basisPointFee"], 200);
+        assert_eq!(seen["claim"]["outcome"], "proven");
+        let quotes = system.get(&format!("epoch-proof-quotes?epoch={epoch}&status=all")).await;
+        let statuses: Vec<(String, String)> = quotes["quotes"]
+            .as_array()
+            .expect("quotes")
+            .iter()
+            .map(|q| (q["prover"].as_str().unwrap_or("").to_owned(), q["status"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        assert!(statuses.contains(&(winner.to_string(), "proven".into())), "{statuses:?}");
+        assert!(statuses.contains(&(loser.to_string(), "expired".into())), "{statuses:?}");
+    }
+    assert!(!expected_fees.is_zero());
+    assert_eq!(
+        chain.balance(winner).await - balance_before,
+        expected_fees,
+        "the winner was paid 200 bps of each epoch"
+    );
+    assert_eq!(chain.balance(loser).await, loser_balance_before, "the loser neither paid nor was paid");
+    assert_eq!(
+        chain.prover2.escrow.deposit_of(winner).await.expect("deposit"),
+        U256::from(50_000),
+        "every bond returned"
+    );
+    assert_eq!(chain.prover2.escrow.staked_of(winner).await.expect("staked"), U256::ZERO);
+}
