@@ -79,6 +79,16 @@ impl System {
         panic!("the node did not sync");
     }
 
+    /// The kinds of every event the node's stream reports from the start.
+    async fn event_kinds(&self) -> Vec<String> {
+        let mut response = reqwest::get(format!("{}events?after=0", self.node)).await.expect("stream");
+        let mut text = String::new();
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_millis(500), response.chunk()).await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text.lines().filter_map(|l| l.strip_prefix("event: ")).map(str::to_owned).collect()
+    }
+
     async fn get(&self, path: &str) -> serde_json::Value {
         reqwest::get(format!("{}{path}", self.node)).await.expect("request").json().await.expect("json")
     }
@@ -147,4 +157,62 @@ async fn three_epochs_each_won_by_the_cheapest_valid_quote_proven_and_paid() {
         "every bond returned"
     );
     assert_eq!(chain.prover2.escrow.staked_of(winner).await.expect("staked"), U256::ZERO);
+
+    // The event stream told the same story.
+    let kinds = system.event_kinds().await;
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert!(count("epoch_completed") >= 3, "{kinds:?}");
+    assert_eq!((count("claim_seen"), count("proof_seen")), (3, 3), "{kinds:?}");
+    assert!(count("quote_accepted") >= 6, "both provers quoted each epoch: {kinds:?}");
+    assert_eq!(count("bond_slashed"), 0, "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_winner_that_stops_before_proving_is_slashed_and_the_chain_goes_on() {
+    let system = System::start().await;
+    let chain = &system.chain;
+    let expensive = system.prover(1, 300).await;
+    let cheap = system.prover(2, 200).await;
+    let proposer = Proposer::new(
+        chain.proposer.rollup.clone(),
+        chain.config,
+        chain.proposer.address(),
+        system.node.parse().expect("url"),
+        BlockGenerator { min_txs: 1, max_txs: 5, fee_per_tx: U256::from(1_000) },
+    )
+    .expect("proposer");
+    let quitter = chain.prover2.address();
+
+    for slot in 1..=14 {
+        chain.warp_to_slot(slot).await;
+        for _ in 0..2 {
+            proposer.step().await.expect("proposer step");
+            system.synced().await;
+            expensive.step().await.expect("prover step");
+            // The cheaper prover runs until its quote for epoch 0 is claimed, then stops.
+            if chain.proposer.rollup.proof_claim().await.expect("claim").is_none() && slot <= 4 {
+                cheap.step().await.expect("prover step");
+            }
+        }
+    }
+
+    let seen = system.get("epochs/0").await;
+    assert_eq!(seen["state"], "pruned", "{seen}");
+    assert_eq!(seen["claim"]["bondProvider"], quitter.to_string());
+    assert_eq!(seen["claim"]["outcome"], "slashed");
+    assert_eq!(chain.proposer.rollup.slashed_funds().await.expect("slashed"), U256::from(5_000));
+    assert_eq!(chain.prover2.escrow.staked_of(quitter).await.expect("staked"), U256::ZERO);
+    assert_eq!(
+        chain.prover2.escrow.deposit_of(quitter).await.expect("deposit"),
+        U256::from(45_000),
+        "the bond is gone"
+    );
+    let claimed: serde_json::Value = system.get(&format!("claims?prover={quitter}")).await;
+    let quote_id = claimed["claims"][0]["quoteId"].as_str().expect("id").to_owned();
+    assert_eq!(system.get(&format!("epoch-proof-quotes/{quote_id}")).await["status"], "slashed");
+
+    // The chain went on: epoch 2 was claimed by the remaining prover and proven.
+    let epoch2 = system.get("epochs/2").await;
+    assert_eq!(epoch2["state"], "proven", "{epoch2}");
+    assert_eq!(epoch2["claim"]["bondProvider"], chain.prover.address().to_string());
 }
