@@ -166,10 +166,14 @@ async fn check_against_view(
             format!("bond {} is below the rollup's minimum of {}", q.bond_amount, config.min_bond_amount),
         ));
     }
-    let deposit = match view.deposits.get(&q.prover) {
+    let mut deposit = match view.deposits.get(&q.prover) {
         Some(deposit) => *deposit,
         None => prover_deposit(state, config, q.prover, cursor.l1_block).await?,
     };
+    if q.bond_amount > deposit {
+        // The prover may have just topped up; the view catches up only at the next poll.
+        deposit = read_deposit(state, config, q.prover, None).await?;
+    }
     if q.bond_amount > deposit {
         return Err(unprocessable(
             "insufficient_escrow",
@@ -205,6 +209,26 @@ fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupCon
     Ok(id)
 }
 
+/// The prover's deposit read from L1 (at `block`, or the head), remembered in the view.
+async fn read_deposit(
+    state: &AppState,
+    config: &RollupConfig,
+    prover: alloy::primitives::Address,
+    block: Option<u64>,
+) -> Result<U256, ApiError> {
+    let escrow = EscrowContract::new(config.escrow, state.provider.clone());
+    let read = match block {
+        Some(block) => escrow.deposit_of_at(prover, block).await,
+        None => escrow.deposit_of(prover).await,
+    };
+    let deposit = read.map_err(|e| {
+        tracing::warn!(error = %e, "cannot read an escrow deposit");
+        chain_unavailable("the L1 cannot be reached to read the prover's escrow deposit")
+    })?;
+    state.view.note_deposit(prover, deposit);
+    Ok(deposit)
+}
+
 /// The deposit of a prover the node has not seen yet: from the database (another replica may
 /// have read it), else read from L1 and remembered.
 async fn prover_deposit(
@@ -217,12 +241,7 @@ async fn prover_deposit(
         state.view.note_deposit(prover, deposit);
         return Ok(deposit);
     }
-    let escrow = EscrowContract::new(config.escrow, state.provider.clone());
-    let deposit = escrow.deposit_of_at(prover, l1_block).await.map_err(|e| {
-        tracing::warn!(error = %e, "cannot read an escrow deposit");
-        chain_unavailable("the L1 cannot be reached to read the prover's escrow deposit")
-    })?;
+    let deposit = read_deposit(state, config, prover, Some(l1_block)).await?;
     state.store.set_prover_deposit(prover, deposit, l1_block).await.map_err(|e| database_unavailable(&e))?;
-    state.view.note_deposit(prover, deposit);
     Ok(deposit)
 }

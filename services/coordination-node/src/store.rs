@@ -572,7 +572,7 @@ impl Store {
                 events.push((
                     "quote_accepted",
                     serde_json::json!({
-                        "id": id, "prover": q.prover, "epoch": q.epoch_number.to_string(),
+                        "id": id, "prover": q.prover.to_string(), "epoch": q.epoch_number.to_string(),
                         "basisPointFee": q.basis_point_fee, "bondAmount": q.bond_amount.to_string(),
                     }),
                 ));
@@ -1013,7 +1013,8 @@ async fn apply_event(
             events.push((
                 "claim_seen",
                 serde_json::json!({
-                    "epoch": c.epoch, "quoteId": c.quote_id, "bondProvider": c.bond_provider, "proposer": c.proposer,
+                    "epoch": c.epoch, "quoteId": c.quote_id, "bondProvider": c.bond_provider.to_string(),
+                    "proposer": c.proposer.to_string(),
                     "bondAmount": c.bond_amount.to_string(), "basisPointFee": c.basis_point_fee,
                     "claimedAtSlot": c.claimed_at_slot, "l1Block": c.l1_block, "l1Tx": c.l1_tx,
                 }),

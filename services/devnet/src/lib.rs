@@ -1,6 +1,8 @@
 //! The devnet: a local anvil L1 with the rollup contracts deployed, and funded accounts for
 //! the roles of the system, so everything else can be pointed at it.
 
+mod timeline;
+
 use std::{fmt::Write as _, net::SocketAddr, path::PathBuf};
 
 use clap::Parser as _;
@@ -89,8 +91,13 @@ impl Account {
 }
 
 /// Anvil dev-key index and role of each devnet account. Key 0 deploys and mints.
-const ROLES: [(usize, &str); 5] =
-    [(0, "deployer"), (1, "prover A"), (2, "prover B"), (3, "proposer"), (4, "spare (scripts, curl examples)")];
+const ROLES: [(usize, &str); 5] = [
+    (0, "deployer"),
+    (1, "prover A (quote service pricing)"),
+    (2, "prover B (fixed 400 bps)"),
+    (3, "proposer"),
+    (4, "spare (scripts, curl examples)"),
+];
 
 /// A running devnet. Dropping it stops the L1.
 pub struct Devnet {
@@ -199,11 +206,61 @@ impl Devnet {
         let state = coordination_node::AppState::new(node_config.clone())
             .await
             .map_err(|e| service_error("coordination-node")(&e))?;
+        let events = state.store.clone();
         let (node, task) = spawn_service("coordination-node", node_config.listen_addr, stopped.clone(), |l, s| {
             coordination_node::run(state, l, s)
         })
         .await?;
         services.push(task);
+        services.push(tokio::spawn(timeline::print(events, wait_for_stop(stopped.clone()))));
+
+        // Two provers with different pricing: A asks the quote service, B quotes a fixed fee.
+        let node_url = format!("http://{node}/");
+        let interval = std::time::Duration::from_millis(500);
+        for (index, pricing) in [(1usize, Some(format!("http://{quote_service}/"))), (2, None)] {
+            let key = hex_key(&Anvil::dev_key(index));
+            let state_path = data.path().join(format!("prover-{index}.sqlite"));
+            let mut args = vec![
+                "prover-node".to_owned(),
+                "--private-key".into(),
+                key,
+                "--rollup-address".into(),
+                deployment.rollup.to_string(),
+                "--l1-rpc-url".into(),
+                anvil.endpoint().to_string(),
+                "--coordination-node-url".into(),
+                node_url.clone(),
+                "--quote-provider-basis-point-fee".into(),
+                "400".into(),
+                "--quote-provider-bond-amount".into(),
+                "1000000000000000".into(),
+                "--polling-interval-ms".into(),
+                "500".into(),
+                "--state-path".into(),
+                state_path.display().to_string(),
+            ];
+            if let Some(url) = pricing {
+                args.extend(["--quote-provider-url".to_owned(), url]);
+            }
+            let config = prover_node::Config::parse_from(args);
+            let prover = prover_node::start(&config).await.map_err(|e| service_error("prover-node")(&e))?;
+            services.push(tokio::spawn(prover_node::run(prover, interval, wait_for_stop(stopped.clone()))));
+        }
+        let proposer_config = proposer::Config::parse_from([
+            "proposer".to_owned(),
+            "--private-key".into(),
+            hex_key(&Anvil::dev_key(3)),
+            "--rollup-address".into(),
+            deployment.rollup.to_string(),
+            "--l1-rpc-url".into(),
+            anvil.endpoint().to_string(),
+            "--coordination-node-url".into(),
+            node_url,
+            "--polling-interval-ms".into(),
+            "500".into(),
+        ]);
+        let proposer = proposer::start(&proposer_config).await.map_err(|e| service_error("proposer")(&e))?;
+        services.push(tokio::spawn(proposer::run(proposer, interval, wait_for_stop(stopped.clone()))));
 
         Ok(Self { anvil, deployment, rollup, accounts, quote_service, node, _data: data, stop, services })
     }

@@ -164,3 +164,81 @@ impl Proposer {
             .unwrap_or_default()
     }
 }
+
+/// The proposer's settings; every flag also reads an environment variable.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "proposer", version, about = "Proposes L2 blocks and claims the best valid epoch proof quote")]
+pub struct Config {
+    /// The proposer's key (64 hex digits). Never logged.
+    #[arg(long, env = "PROPOSER_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: epoch_quote::QuoteSigner,
+    /// L1 JSON-RPC endpoint.
+    #[arg(long, env = "L1_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub l1_rpc_url: reqwest::Url,
+    /// The rollup contract.
+    #[arg(long, env = "ROLLUP_ADDRESS")]
+    pub rollup_address: Address,
+    /// The coordination node asked for quotes.
+    #[arg(long, env = "PROPOSER_COORDINATION_NODE_URL", default_value = "http://127.0.0.1:8000/")]
+    pub coordination_node_url: reqwest::Url,
+    /// How often it acts, in milliseconds.
+    #[arg(long, env = "PROPOSER_POLLING_INTERVAL_MS", default_value_t = 1000)]
+    pub polling_interval_ms: u64,
+    /// Fewest transactions in a generated block.
+    #[arg(long, env = "PROPOSER_MIN_TXS", default_value_t = 1)]
+    pub min_txs: u64,
+    /// Most transactions in a generated block.
+    #[arg(long, env = "PROPOSER_MAX_TXS", default_value_t = 20)]
+    pub max_txs: u64,
+    /// Fee per generated transaction, in token base units (paid by the proposer).
+    #[arg(long, env = "PROPOSER_FEE_PER_TX", default_value = "10000000000000000")]
+    pub fee_per_tx: U256,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = service_kit::telemetry::LogFormat::Text)]
+    pub log_format: service_kit::telemetry::LogFormat,
+}
+
+/// Reaches the L1 (retrying), lets the rollup take block fees from the proposer's tokens, and
+/// returns the proposer.
+pub async fn start(config: &Config) -> anyhow::Result<Proposer> {
+    let key = alloy::signers::local::PrivateKeySigner::from_bytes(&config.private_key.secret_bytes().into())?;
+    let address = key.address();
+    let wallet = rollup_l1::connect_wallet(config.l1_rpc_url.clone(), key);
+    let rollup = RollupContract::new(config.rollup_address, wallet.clone());
+    let chain = loop {
+        match rollup.config().await {
+            Ok(chain) => break chain,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the rollup on L1; retrying");
+                tokio::time::sleep(Duration::from_millis(config.polling_interval_ms.max(10))).await;
+            }
+        }
+    };
+    let token = rollup_l1::TokenContract::new(chain.token, wallet);
+    if token.allowance(address, chain.address).await? < U256::MAX / U256::from(2) {
+        token.approve(chain.address, U256::MAX).await?;
+    }
+    let blocks = BlockGenerator {
+        min_txs: config.min_txs,
+        max_txs: config.max_txs.max(config.min_txs),
+        fee_per_tx: config.fee_per_tx,
+    };
+    Ok(Proposer::new(rollup, chain, address, config.coordination_node_url.clone(), blocks)?)
+}
+
+/// Steps every `interval` until `shutdown` resolves.
+pub async fn run(proposer: Proposer, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => {
+                if let Err(error) = proposer.step().await {
+                    tracing::warn!(%error, "proposer step failed; retrying next poll");
+                }
+            }
+        }
+    }
+}

@@ -415,3 +415,15 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(send().await.status(), StatusCode::BAD_REQUEST, "a token came back");
 }
+
+#[tokio::test]
+async fn a_deposit_topped_up_just_before_the_quote_is_seen_at_once() {
+    let app = ready().await;
+    let chain = &app.chain;
+    // The node's view has the old deposit (50,000); the prover tops up and quotes right away.
+    chain.prover.escrow.deposit(U256::from(100_000)).await.expect("deposits");
+    let mut quote = chain.quote(&chain.prover, 0).await;
+    quote.bond_amount = U256::from(120_000);
+    let (status, body) = app.node.submit(&chain.sign(&chain.prover, quote)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
