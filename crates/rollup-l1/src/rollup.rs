@@ -213,6 +213,20 @@ impl RollupContract {
         })
     }
 
+    /// Like [`Self::config`], retrying every `interval` (with a warning) until the L1 answers:
+    /// for services that must start while their L1 is briefly unreachable.
+    pub async fn config_when_reachable(&self, interval: std::time::Duration) -> RollupConfig {
+        loop {
+            match self.config().await {
+                Ok(config) => return config,
+                Err(error) => {
+                    tracing::warn!(%error, rollup = %self.address(), "cannot read the rollup on L1; retrying");
+                    tokio::time::sleep(interval).await;
+                }
+            }
+        }
+    }
+
     /// The current L2 slot, at the latest L1 block.
     pub async fn current_slot(&self) -> Result<u64, L1Error> {
         Ok(small(self.instance.getCurrentSlot().call().await?))

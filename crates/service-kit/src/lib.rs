@@ -44,3 +44,30 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// Runs `step` every `interval` (a late tick is delayed, not bunched) until `shutdown` resolves;
+/// a failed step is logged as `what` and tried again at the next tick.
+pub async fn every<T, E, F, Fut>(
+    interval: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+    what: &'static str,
+    mut step: F,
+) where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => {
+                if let Err(error) = step().await {
+                    tracing::warn!(%error, "{what} failed; retrying next poll");
+                }
+            }
+        }
+    }
+}

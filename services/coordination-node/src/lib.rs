@@ -319,15 +319,7 @@ pub fn app(state: AppState) -> Router {
 async fn follow_l1(state: AppState) {
     let interval = Duration::from_millis(state.config.polling_interval_ms.max(10));
     let rollup = RollupContract::new(state.config.rollup_address, state.provider.clone());
-    let config = loop {
-        match rollup.config().await {
-            Ok(config) => break config,
-            Err(error) => {
-                tracing::warn!(%error, rpc = %state.config.l1_rpc_url, "cannot read the rollup on L1; retrying");
-                tokio::time::sleep(interval).await;
-            }
-        }
-    };
+    let config = rollup.config_when_reachable(interval).await;
     let _ = state.rollup.set(config);
     tracing::info!(rollup = %config.address, chain_id = config.chain_id, "following L1");
     let watcher = Watcher::new(

@@ -205,15 +205,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Proposer> {
     let address = key.address();
     let wallet = rollup_l1::connect_wallet(config.l1_rpc_url.clone(), key);
     let rollup = RollupContract::new(config.rollup_address, wallet.clone());
-    let chain = loop {
-        match rollup.config().await {
-            Ok(chain) => break chain,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the rollup on L1; retrying");
-                tokio::time::sleep(Duration::from_millis(config.polling_interval_ms.max(10))).await;
-            }
-        }
-    };
+    let chain = rollup.config_when_reachable(Duration::from_millis(config.polling_interval_ms.max(10))).await;
     let token = rollup_l1::TokenContract::new(chain.token, wallet);
     if token.allowance(address, chain.address).await? < U256::MAX / U256::from(2) {
         token.approve(chain.address, U256::MAX).await?;
@@ -228,17 +220,5 @@ pub async fn start(config: &Config) -> anyhow::Result<Proposer> {
 
 /// Steps every `interval` until `shutdown` resolves.
 pub async fn run(proposer: Proposer, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            _ = ticker.tick() => {
-                if let Err(error) = proposer.step().await {
-                    tracing::warn!(%error, "proposer step failed; retrying next poll");
-                }
-            }
-        }
-    }
+    service_kit::every(interval, shutdown, "proposer step", || proposer.step()).await;
 }

@@ -66,6 +66,18 @@ impl System {
         prover_node::start(&config).await.expect("prover starts")
     }
 
+    /// The test chain's first proposer, asking the node, with small generated blocks.
+    fn proposer(&self) -> Proposer {
+        Proposer::new(
+            self.chain.proposer.rollup.clone(),
+            self.chain.config,
+            self.chain.proposer.address(),
+            self.node.parse().expect("url"),
+            BlockGenerator { min_txs: 1, max_txs: 5, fee_per_tx: U256::from(1_000) },
+        )
+        .expect("proposer")
+    }
+
     async fn synced(&self) {
         let head = self.chain.anvil.provider().get_block_number().await.expect("head");
         for _ in 0..500 {
@@ -100,14 +112,7 @@ async fn three_epochs_each_won_by_the_cheapest_valid_quote_proven_and_paid() {
     let chain = &system.chain;
     let expensive = system.prover(1, 300).await;
     let cheap = system.prover(2, 200).await;
-    let proposer = Proposer::new(
-        chain.proposer.rollup.clone(),
-        chain.config,
-        chain.proposer.address(),
-        system.node.parse().expect("url"),
-        BlockGenerator { min_txs: 1, max_txs: 5, fee_per_tx: U256::from(1_000) },
-    )
-    .expect("proposer");
+    let proposer = system.proposer();
     let winner = chain.prover2.address();
     let loser = chain.prover.address();
     let balance_before = chain.balance(winner).await;
@@ -173,14 +178,7 @@ async fn a_winner_that_stops_before_proving_is_slashed_and_the_chain_goes_on() {
     let chain = &system.chain;
     let expensive = system.prover(1, 300).await;
     let cheap = system.prover(2, 200).await;
-    let proposer = Proposer::new(
-        chain.proposer.rollup.clone(),
-        chain.config,
-        chain.proposer.address(),
-        system.node.parse().expect("url"),
-        BlockGenerator { min_txs: 1, max_txs: 5, fee_per_tx: U256::from(1_000) },
-    )
-    .expect("proposer");
+    let proposer = system.proposer();
     let quitter = chain.prover2.address();
 
     for slot in 1..=14 {

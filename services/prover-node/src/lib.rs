@@ -25,15 +25,7 @@ pub async fn start(config: &Config) -> anyhow::Result<prover::ProverNode> {
     let wallet = rollup_l1::connect_wallet(config.l1_rpc_url.clone(), key);
     let rollup = RollupContract::new(config.rollup_address, wallet.clone());
     let interval = Duration::from_millis(config.polling_interval_ms.max(10));
-    let chain = loop {
-        match rollup.config().await {
-            Ok(chain) => break chain,
-            Err(error) => {
-                tracing::warn!(%error, rpc = %config.l1_rpc_url, "cannot read the rollup on L1; retrying");
-                tokio::time::sleep(interval).await;
-            }
-        }
-    };
+    let chain = rollup.config_when_reachable(interval).await;
     let prover = config.private_key.address();
     let bonds = bond::BondManager::new(
         prover,
@@ -66,17 +58,5 @@ pub async fn start(config: &Config) -> anyhow::Result<prover::ProverNode> {
 
 /// Runs the prover's monitors every poll until `shutdown` resolves.
 pub async fn run(node: prover::ProverNode, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            _ = ticker.tick() => {
-                if let Err(error) = node.step().await {
-                    tracing::warn!(%error, "prover step failed; retrying next poll");
-                }
-            }
-        }
-    }
+    service_kit::every(interval, shutdown, "prover step", || node.step()).await;
 }
