@@ -230,10 +230,17 @@ impl ProverNode {
                     report.quoted.push(epoch);
                 }
                 Err(error) => {
-                    if matches!(error, SendError::Rejected { .. }) {
-                        self.metrics.quotes_refused.inc();
+                    let behind =
+                        matches!(&error, SendError::Rejected { body, .. } if body.contains("\"epoch_not_complete\""));
+                    if behind {
+                        // The node's view of L1 is a poll behind ours: not a refusal of the quote.
+                        tracing::debug!(epoch, "the node has not seen the epoch end yet; trying again next poll");
+                    } else {
+                        if matches!(error, SendError::Rejected { .. }) {
+                            self.metrics.quotes_refused.inc();
+                        }
+                        tracing::warn!(epoch, %error, "quote not delivered; trying again next poll");
                     }
-                    tracing::warn!(epoch, %error, "quote not delivered; trying again next poll");
                 }
             }
         }
