@@ -97,6 +97,29 @@ pub struct Config {
 }
 
 impl Config {
+    /// Settings for a node started in-process beside a local chain (tests, benchmarks): on a free
+    /// loopback port, polling L1 and events every 20 ms, without a rate limit; the rest default.
+    pub fn local(l1_rpc_url: Url, rollup_address: Address, database_url: String) -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            l1_rpc_url,
+            rollup_address,
+            database_url: Some(database_url),
+            sqlite_path: PathBuf::from("coordination-node.sqlite"),
+            polling_interval_ms: 20,
+            watch_from_block: 0,
+            watch_batch_blocks: 1000,
+            quotes_per_epoch: 10_000,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
+            events_poll_ms: 20,
+            events_buffer: 4096,
+            body_limit: 4096,
+            request_timeout_ms: 10_000,
+            log_format: LogFormat::Text,
+        }
+    }
+
     /// The database URL in use: `DATABASE_URL`, or the SQLite file.
     pub fn database(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.sqlite_path.display()))
@@ -331,6 +354,41 @@ async fn follow_l1(state: AppState) {
     );
     let status = state.watcher_tx.as_ref().clone();
     watcher::run(watcher, interval, status).await;
+}
+
+/// Why [`spawn`] could not start a node.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A node started by [`spawn`].
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its shared state.
+    pub state: AppState,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The serving task (ends when the shutdown future resolves).
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the database, binds `config.listen_addr` and serves in a task until `shutdown`
+/// resolves: a node in-process, as the devnet, tests and benchmarks start it.
+pub async fn spawn(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Spawned, SpawnError> {
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(config).await?;
+    let task = tokio::spawn(run(state.clone(), listener, shutdown));
+    Ok(Spawned { state, addr, task })
 }
 
 /// Serves on `listener` until `shutdown` resolves (finishing requests in flight), following L1

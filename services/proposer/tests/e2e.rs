@@ -20,25 +20,11 @@ impl System {
     async fn start() -> Self {
         let chain = TestChain::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let rollup = chain.deployment.rollup.to_string();
-        let rpc = chain.anvil.endpoint().to_string();
-        let config = coordination_node::Config {
-            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display())),
-            polling_interval_ms: 20,
-            events_poll_ms: 20,
-            rate_limit_per_second: 0,
-            ..coordination_node::Config::parse_from([
-                "coordination-node",
-                "--rollup-address",
-                &rollup,
-                "--l1-rpc-url",
-                &rpc,
-            ])
-        };
-        let state = coordination_node::AppState::new(config).await.expect("node starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let node = format!("http://{}/", listener.local_addr().expect("addr"));
-        let handle = tokio::spawn(coordination_node::run(state, listener, std::future::pending()));
+        let database = format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display());
+        let config = coordination_node::Config::local(chain.anvil.endpoint(), chain.deployment.rollup, database);
+        let spawned = coordination_node::spawn(config, std::future::pending()).await.expect("node starts");
+        let node = format!("http://{}/", spawned.addr);
+        let handle = spawned.task;
         Self { chain, node, dir, _node: handle }
     }
 

@@ -54,26 +54,10 @@ async fn start_node(
     chain: &TestChain,
     dir: &std::path::Path,
 ) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
-    use clap::Parser;
-    let rollup = chain.deployment.rollup.to_string();
-    let rpc = chain.anvil.endpoint().to_string();
-    let config = coordination_node::Config {
-        database_url: Some(format!("sqlite://{}?mode=rwc", dir.join("node.sqlite").display())),
-        polling_interval_ms: 20,
-        events_poll_ms: 20,
-        rate_limit_per_second: 0,
-        ..coordination_node::Config::parse_from([
-            "coordination-node",
-            "--rollup-address",
-            &rollup,
-            "--l1-rpc-url",
-            &rpc,
-        ])
-    };
-    let state = coordination_node::AppState::new(config).await.expect("node starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/", listener.local_addr().expect("addr"));
-    (url, tokio::spawn(coordination_node::run(state, listener, std::future::pending())))
+    let database = format!("sqlite://{}?mode=rwc", dir.join("node.sqlite").display());
+    let config = coordination_node::Config::local(chain.anvil.endpoint(), chain.deployment.rollup, database);
+    let node = coordination_node::spawn(config, std::future::pending()).await.expect("node starts");
+    (format!("http://{}/", node.addr), node.task)
 }
 
 mod bond {

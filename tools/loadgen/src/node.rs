@@ -151,27 +151,13 @@ pub(crate) async fn start_node(
     events_poll_ms: u64,
 ) -> anyhow::Result<(AppState, std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let config = Config {
-        listen_addr: "127.0.0.1:0".parse()?,
-        l1_rpc_url: chain.anvil.endpoint(),
-        rollup_address: chain.deployment.rollup,
-        database_url: Some(url.to_owned()),
-        sqlite_path: "unused.sqlite".into(),
         polling_interval_ms: 200,
-        watch_from_block: 0,
-        watch_batch_blocks: 1000,
         quotes_per_epoch: 1_000_000,
         events_poll_ms,
-        events_buffer: 4096,
-        rate_limit_per_second: 0,
-        rate_limit_burst: 0,
-        body_limit: 4096,
-        request_timeout_ms: 10_000,
-        log_format: Default::default(),
+        ..Config::local(chain.anvil.endpoint(), chain.deployment.rollup, url.to_owned())
     };
-    let state = AppState::new(config).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let node = tokio::spawn(coordination_node::run(state.clone(), listener, std::future::pending()));
+    let coordination_node::Spawned { state, addr, task: node } =
+        coordination_node::spawn(config, std::future::pending()).await?;
     let head = chain.anvil.provider().get_block_number().await?;
     for _ in 0..1000 {
         if state.view.get().cursor.is_some_and(|c| c.l1_block >= head) {

@@ -23,7 +23,7 @@ pub(crate) struct RunningNode {
     pub(crate) base: String,
     pub(crate) state: AppState,
     pub(crate) client: reqwest::Client,
-    server: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Drop for RunningNode {
@@ -34,35 +34,21 @@ impl Drop for RunningNode {
 
 pub(crate) fn node_config(chain: &TestChain, database_url: &str) -> Config {
     Config {
-        listen_addr: "127.0.0.1:0".parse().expect("addr"),
-        l1_rpc_url: chain.anvil.endpoint(),
-        rollup_address: chain.deployment.rollup,
-        database_url: Some(database_url.to_owned()),
-        sqlite_path: "unused.sqlite".into(),
-        polling_interval_ms: 20,
-        watch_from_block: 0,
-        watch_batch_blocks: 1000,
         quotes_per_epoch: 100,
-        events_poll_ms: 20,
         events_buffer: 1024,
-        rate_limit_per_second: 0,
-        rate_limit_burst: 0,
-        body_limit: 4096,
-        request_timeout_ms: 10_000,
-        log_format: Default::default(),
+        ..Config::local(chain.anvil.endpoint(), chain.deployment.rollup, database_url.to_owned())
     }
 }
 
 impl RunningNode {
     pub(crate) async fn start(config: Config) -> Self {
-        let state = AppState::new(config).await.expect("node starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let server_state = state.clone();
-        let server = tokio::spawn(async move {
-            coordination_node::run(server_state, listener, std::future::pending()).await.expect("serves");
-        });
-        Self { base, state, client: reqwest::Client::new(), server }
+        let node = coordination_node::spawn(config, std::future::pending()).await.expect("node starts");
+        Self {
+            base: format!("http://{}", node.addr),
+            state: node.state,
+            client: reqwest::Client::new(),
+            server: node.task,
+        }
     }
 
     pub(crate) fn store(&self) -> &Store {
