@@ -262,6 +262,10 @@ pub struct Readiness {
     pub watcher_leader: bool,
     /// Last L1 block processed.
     pub l1_block: Option<u64>,
+    /// Peers connected on the quote gossip network (absent when P2P is disabled; a node on the
+    /// network with no peer is not ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_peers: Option<usize>,
 }
 
 /// Liveness: the process answers.
@@ -283,7 +287,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
     let cursor = state.view.get().cursor;
     let watcher = *state.watcher.borrow();
     let l1 = state.rollup_config().is_some() && (!watcher.leader || watcher.healthy);
-    let ready = database && l1 && cursor.is_some();
+    let p2p_peers = state.gossip.as_ref().map(|g| g.connected_peers());
+    let ready = database && l1 && cursor.is_some() && p2p_peers != Some(0);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
@@ -294,8 +299,72 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
             chain_view: cursor.is_some(),
             watcher_leader: watcher.leader,
             l1_block: cursor.map(|c| c.l1_block),
+            p2p_peers,
         }),
     )
+}
+
+/// The node on the quote gossip network.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct P2pStatus {
+    /// Whether the node is on the network (`P2P_ENABLED`).
+    pub enabled: bool,
+    /// Its peer id.
+    pub peer_id: Option<String>,
+    /// Where it listens: what other peers put in `P2P_BOOTSTRAP_PEERS`.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers subscribed to the quote topic.
+    pub topic_peers: usize,
+    /// Connected peers.
+    pub peers: Vec<P2pPeer>,
+}
+
+/// A connected peer.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct P2pPeer {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its gossipsub score: negative after it sent invalid quotes; below -80 nothing more is
+    /// taken from it.
+    pub score: Option<f64>,
+    /// Subscribed to the quote topic (a node; a prover only publishes).
+    pub subscribed: bool,
+    /// The address of its connection.
+    pub address: Option<String>,
+}
+
+/// The node's gossip peer: identity, listen addresses, connected peers with their scores.
+#[utoipa::path(get, path = "/p2p", tag = "operations", responses((status = 200, body = P2pStatus)))]
+pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus> {
+    let Some(gossip) = &state.gossip else {
+        return Json(P2pStatus {
+            enabled: false,
+            peer_id: None,
+            listen_addrs: Vec::new(),
+            topic_peers: 0,
+            peers: Vec::new(),
+        });
+    };
+    let peers = gossip
+        .peers()
+        .await
+        .into_iter()
+        .map(|p| P2pPeer {
+            peer_id: p.peer_id.to_string(),
+            score: p.score,
+            subscribed: p.subscribed,
+            address: p.address.map(|a| a.to_string()),
+        })
+        .collect();
+    Json(P2pStatus {
+        enabled: true,
+        peer_id: Some(gossip.peer_id().to_string()),
+        listen_addrs: gossip.listen_addrs().iter().map(ToString::to_string).collect(),
+        topic_peers: gossip.topic_peers(),
+        peers,
+    })
 }
 
 /// Prometheus metrics (OpenMetrics text).

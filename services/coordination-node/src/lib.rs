@@ -5,6 +5,7 @@
 pub mod api;
 pub mod events;
 pub mod intake;
+pub mod p2p;
 pub mod store;
 pub mod view;
 pub mod watcher;
@@ -94,6 +95,10 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// The quote gossip network (off unless `P2P_ENABLED=true`); the node listens on
+    /// `/ip4/0.0.0.0/tcp/40400` and keeps its key in `coordination-node.p2p-key` by default.
+    #[command(flatten)]
+    pub p2p: quote_gossip::P2pArgs,
 }
 
 impl Config {
@@ -117,6 +122,7 @@ impl Config {
             body_limit: 4096,
             request_timeout_ms: 10_000,
             log_format: LogFormat::Text,
+            p2p: quote_gossip::P2pArgs::disabled(),
         }
     }
 
@@ -128,6 +134,12 @@ impl Config {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabel {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabel {
+    verdict: &'static str,
     code: String,
 }
 
@@ -145,6 +157,11 @@ pub struct Metrics {
     database_up: Gauge,
     events_streamed: Counter,
     open_streams: Gauge,
+    p2p_peers: Gauge,
+    p2p_topic_peers: Gauge,
+    p2p_received: Counter,
+    p2p_verdicts: Family<VerdictLabel, Counter>,
+    p2p_published: Counter,
 }
 
 impl Metrics {
@@ -174,6 +191,22 @@ impl Metrics {
         let open_streams = Gauge::default();
         registry.register("events_streamed", "Events sent to event-stream clients", events_streamed.clone());
         registry.register("open_streams", "Event-stream clients connected", open_streams.clone());
+        let [p2p_peers, p2p_topic_peers] = std::array::from_fn(|_| Gauge::default());
+        let [p2p_received, p2p_published] = std::array::from_fn(|_| Counter::default());
+        let p2p_verdicts = Family::<VerdictLabel, Counter>::default();
+        registry.register("p2p_peers", "Peers connected on the quote gossip network", p2p_peers.clone());
+        registry.register("p2p_topic_peers", "Connected peers subscribed to the quote topic", p2p_topic_peers.clone());
+        registry.register("p2p_messages_received", "Gossiped quote messages received", p2p_received.clone());
+        registry.register(
+            "p2p_messages",
+            "Gossiped quote messages by verdict (accepted, rejected, ignored) and code",
+            p2p_verdicts.clone(),
+        );
+        registry.register(
+            "p2p_quotes_published",
+            "Quotes taken over HTTP and published on gossip",
+            p2p_published.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             http,
@@ -186,6 +219,11 @@ impl Metrics {
             database_up,
             events_streamed,
             open_streams,
+            p2p_peers,
+            p2p_topic_peers,
+            p2p_received,
+            p2p_verdicts,
+            p2p_published,
         }
     }
 
@@ -203,6 +241,24 @@ impl Metrics {
             self.watcher_lag.set(0);
         }
         self.database_up.set(i64::from(state.store.ping().await));
+        if let Some(gossip) = &state.gossip {
+            self.p2p_peers.set(gauge(gossip.connected_peers() as u64));
+            self.p2p_topic_peers.set(gauge(gossip.topic_peers() as u64));
+        }
+    }
+
+    fn gossip_verdict(&self, verdict: quote_gossip::Verdict, code: &str) {
+        self.p2p_received.inc();
+        let verdict = match verdict {
+            quote_gossip::Verdict::Accept => "accepted",
+            quote_gossip::Verdict::Reject => "rejected",
+            quote_gossip::Verdict::Ignore => "ignored",
+        };
+        self.p2p_verdicts.get_or_create(&VerdictLabel { verdict, code: code.to_owned() }).inc();
+    }
+
+    fn gossip_published(&self) {
+        self.p2p_published.inc();
     }
 
     fn accepted(&self) {
@@ -246,13 +302,28 @@ pub struct AppState {
     metrics: Metrics,
     watcher: tokio::sync::watch::Receiver<WatcherStatus>,
     watcher_tx: Arc<tokio::sync::watch::Sender<WatcherStatus>>,
+    /// The node's gossip peer, when P2P is enabled.
+    pub gossip: Option<quote_gossip::GossipHandle>,
+    gossip_inbound: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<quote_gossip::Inbound>>>>,
 }
 
 impl AppState {
-    /// Connects to the database (applying migrations). The L1 is reached later, in the
-    /// background, so an unreachable L1 does not stop the node.
-    pub async fn new(config: Config) -> Result<Self, store::StoreError> {
+    /// Connects to the database (applying migrations) and, with P2P enabled, joins the gossip
+    /// network. The L1 is reached later, in the background, so an unreachable L1 does not stop
+    /// the node.
+    pub async fn new(config: Config) -> Result<Self, SpawnError> {
         let store = Store::connect(&config.database()).await?;
+        let (gossip, inbound) = if config.p2p.enabled {
+            let settings = config.p2p.settings(
+                quote_gossip::Role::Validator,
+                "/ip4/0.0.0.0/tcp/40400".parse().ok(),
+                Some(PathBuf::from("coordination-node.p2p-key")),
+            )?;
+            let (handle, inbound) = quote_gossip::start(settings).await?;
+            (Some(handle), Some(inbound))
+        } else {
+            (None, None)
+        };
         let writer = writer::QuoteWriter::spawn(store.clone(), config.quotes_per_epoch);
         let provider = rollup_l1::connect(config.l1_rpc_url.clone());
         let (watcher_tx, watcher) = tokio::sync::watch::channel(WatcherStatus::default());
@@ -267,7 +338,14 @@ impl AppState {
             metrics: Metrics::new(),
             watcher,
             watcher_tx: Arc::new(watcher_tx),
+            gossip,
+            gossip_inbound: Arc::new(std::sync::Mutex::new(inbound)),
         })
+    }
+
+    /// How often the L1 and the view are polled.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.config.polling_interval_ms.max(10))
     }
 
     /// The rollup's parameters, once the L1 has been reached.
@@ -315,6 +393,7 @@ fn routes(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> OpenApiRouter<A
         .routes(routes!(api::list_quotes))
         .routes(routes!(api::get_epoch))
         .routes(routes!(api::list_claims))
+        .routes(routes!(api::p2p_status))
         .routes(routes!(api::stream_events))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
@@ -365,6 +444,12 @@ pub enum SpawnError {
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Bind(#[from] std::io::Error),
+    /// The P2P key file could not be used.
+    #[error("P2P key: {0}")]
+    PeerKey(#[from] quote_gossip::identity::KeyFileError),
+    /// The gossip network could not start.
+    #[error("P2P: {0}")]
+    Gossip(#[from] quote_gossip::StartError),
 }
 
 /// A node started by [`spawn`].
@@ -408,6 +493,14 @@ pub async fn run(
         state.store.clone(),
         events_interval,
     )));
+    let inbound = state.gossip_inbound.lock().ok().and_then(|mut inbound| inbound.take());
+    let _gossip = match (state.gossip.clone(), inbound) {
+        (Some(gossip), Some(inbound)) => {
+            tracing::info!(peer_id = %gossip.peer_id(), addrs = ?gossip.listen_addrs(), "on the quote gossip network");
+            Some(service_kit::AbortOnDrop(tokio::spawn(p2p::validate(state.clone(), gossip, inbound))))
+        }
+        _ => None,
+    };
     tracing::info!(addr = %listener.local_addr()?, database = ?state.store.backend(), "coordination node listening");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

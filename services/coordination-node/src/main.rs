@@ -8,7 +8,7 @@ use coordination_node::{AppState, Config};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     service_kit::telemetry::init(config.log_format);
-    let state = AppState::new(config.clone()).await.map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let state = AppState::new(config.clone()).await.map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;

@@ -11,9 +11,12 @@ use rollup_l1::{EpochState, devchain::Anvil, testkit::TestChain};
 
 struct System {
     chain: TestChain,
+    /// The node the proposer asks.
     node: String,
+    /// In P2P mode: where provers join the gossip network (another node than the proposer's).
+    gossip_entry: Option<String>,
     dir: tempfile::TempDir,
-    _node: tokio::task::JoinHandle<std::io::Result<()>>,
+    _nodes: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl System {
@@ -24,12 +27,38 @@ impl System {
         let config = coordination_node::Config::local(chain.anvil.endpoint(), chain.deployment.rollup, database);
         let spawned = coordination_node::spawn(config, std::future::pending()).await.expect("node starts");
         let node = format!("http://{}/", spawned.addr);
-        let handle = spawned.task;
-        Self { chain, node, dir, _node: handle }
+        Self { chain, node, gossip_entry: None, dir, _nodes: vec![spawned.task] }
+    }
+
+    /// Two nodes on the gossip network: the proposer asks the first; provers know only the
+    /// second's P2P address and no node URL.
+    async fn start_p2p() -> Self {
+        let chain = TestChain::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut bootstrap = Vec::new();
+        let mut nodes = Vec::new();
+        let mut urls = Vec::new();
+        for name in ["a", "b"] {
+            let database = format!("sqlite://{}?mode=rwc", dir.path().join(format!("{name}.sqlite")).display());
+            let config = coordination_node::Config {
+                p2p: quote_gossip::P2pArgs::local(bootstrap.clone()),
+                ..coordination_node::Config::local(chain.anvil.endpoint(), chain.deployment.rollup, database)
+            };
+            let spawned = coordination_node::spawn(config, std::future::pending()).await.expect("node starts");
+            bootstrap = spawned.state.gossip.as_ref().expect("on the network").listen_addrs().to_vec();
+            urls.push(format!("http://{}/", spawned.addr));
+            nodes.push(spawned.task);
+        }
+        let entry = bootstrap.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        Self { chain, node: urls[0].clone(), gossip_entry: Some(entry), dir, _nodes: nodes }
     }
 
     async fn prover(&self, key_index: usize, fee: u32) -> prover_node::prover::ProverNode {
         let key = format!("0x{}", alloy::primitives::hex::encode(Anvil::dev_key(key_index).to_bytes()));
+        let destination = match &self.gossip_entry {
+            Some(entry) => ["--p2p-enabled", "true", "--p2p-bootstrap-peers", entry.as_str()],
+            None => ["--coordination-node-url", self.node.as_str(), "--p2p-enabled", "false"],
+        };
         let config = prover_node::Config::parse_from([
             "prover-node",
             "--private-key",
@@ -38,8 +67,10 @@ impl System {
             &self.chain.deployment.rollup.to_string(),
             "--l1-rpc-url",
             self.chain.anvil.endpoint().as_str(),
-            "--coordination-node-url",
-            &self.node,
+            destination[0],
+            destination[1],
+            destination[2],
+            destination[3],
             "--quote-provider-basis-point-fee",
             &fee.to_string(),
             "--quote-provider-bond-amount",
@@ -94,7 +125,15 @@ impl System {
 
 #[tokio::test]
 async fn three_epochs_each_won_by_the_cheapest_valid_quote_proven_and_paid() {
-    let system = System::start().await;
+    three_epochs(System::start().await).await;
+}
+
+#[tokio::test]
+async fn provers_that_only_gossip_win_the_same_loop() {
+    three_epochs(System::start_p2p().await).await;
+}
+
+async fn three_epochs(system: System) {
     let chain = &system.chain;
     let expensive = system.prover(1, 300).await;
     let cheap = system.prover(2, 200).await;

@@ -26,12 +26,15 @@ pub struct Config {
     /// The rollup contract.
     #[arg(long, env = "ROLLUP_ADDRESS")]
     pub rollup_address: Address,
-    /// The coordination node quotes are POSTed to.
+    /// The coordination node quotes are POSTed to (optional with P2P: then quotes are both
+    /// gossiped and POSTed).
     #[arg(long, env = "PROVER_COORDINATION_NODE_URL")]
     pub coordination_node_url: Option<Url>,
-    /// Gossip quotes over P2P instead of sending them to a node.
-    #[arg(long, env = "P2P_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
-    pub p2p_enabled: bool,
+    /// The quote gossip network: with `P2P_ENABLED=true` quotes are gossiped to every
+    /// coordination node reachable from `P2P_BOOTSTRAP_PEERS`. The prover only dials out (no
+    /// listening unless `P2P_LISTEN_ADDR` is set) and keeps its peer key beside its state file.
+    #[command(flatten)]
+    pub p2p: quote_gossip::P2pArgs,
     /// The pricing service; without it every quote uses the fee and bond below.
     #[arg(long, env = "QUOTE_PROVIDER_URL")]
     pub quote_provider_url: Option<Url>,
@@ -71,11 +74,11 @@ pub enum ConfigError {
     /// Neither a node URL nor P2P.
     #[error("set PROVER_COORDINATION_NODE_URL (or P2P_ENABLED=true) so quotes have somewhere to go")]
     NoDestination,
-    /// P2P asked for, which this build does not provide yet.
+    /// P2P without a peer to start from.
     #[error(
-        "P2P_ENABLED=true: quote gossip over P2P is not available in this version; set PROVER_COORDINATION_NODE_URL instead"
+        "P2P_ENABLED=true needs P2P_BOOTSTRAP_PEERS: the prover only dials out, so it must know a node to start from"
     )]
-    P2pUnavailable,
+    NoBootstrapPeers,
     /// A simple-provider fee outside 1..=10000 or a zero bond.
     #[error("QUOTE_PROVIDER_BASIS_POINT_FEE must be 1..=10000 and QUOTE_PROVIDER_BOND_AMOUNT above 0")]
     SimplePricing,
@@ -92,11 +95,11 @@ pub enum ConfigError {
 impl Config {
     /// Checks the settings that do not need the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.p2p_enabled && self.coordination_node_url.is_none() {
-            return Err(ConfigError::P2pUnavailable);
-        }
-        if self.coordination_node_url.is_none() {
+        if !self.p2p.enabled && self.coordination_node_url.is_none() {
             return Err(ConfigError::NoDestination);
+        }
+        if self.p2p.enabled && self.p2p.bootstrap_peers.is_empty() && self.p2p.listen_addr.is_none() {
+            return Err(ConfigError::NoBootstrapPeers);
         }
         if !(1..=epoch_quote::MAX_BASIS_POINT_FEE).contains(&self.quote_provider_basis_point_fee)
             || self.quote_provider_bond_amount.is_zero()

@@ -43,8 +43,24 @@ pub async fn start(config: &Config) -> anyhow::Result<prover::ProverNode> {
             bond_amount: config.quote_provider_bond_amount,
         },
     };
-    let node = config.coordination_node_url.clone().ok_or(config::ConfigError::NoDestination)?;
-    let sender = prover::QuoteSender::http(node)?;
+    let gossip = if config.p2p.enabled {
+        let settings = config.p2p.settings(
+            quote_gossip::Role::Publisher,
+            None,
+            Some(config.state_path.with_extension("p2p-key")),
+        )?;
+        let (gossip, _inbound) = quote_gossip::start(settings).await?;
+        tracing::info!(peer_id = %gossip.peer_id(), bootstrap = ?config.p2p.bootstrap_peers, "gossiping quotes");
+        Some(gossip)
+    } else {
+        None
+    };
+    let sender = match (config.coordination_node_url.clone(), gossip.clone()) {
+        (Some(node), None) => prover::QuoteSender::http(node)?,
+        (Some(node), Some(gossip)) => prover::QuoteSender::http(node)?.with_gossip(gossip, chain.chain_id),
+        (None, Some(gossip)) => prover::QuoteSender::gossip(gossip, chain.chain_id),
+        (None, None) => return Err(config::ConfigError::NoDestination.into()),
+    };
     let state = state::ProverState::open(&config.state_path).await?;
     let job = config.proof_command.clone().map_or(prover::ProvingJob::Devnet, prover::ProvingJob::Command);
     let node = prover::ProverNode::new(config.private_key.clone(), rollup, chain, bonds, pricing, sender, state, job);

@@ -37,11 +37,11 @@ pub enum ProvingJob {
     Command(String),
 }
 
-/// Where quotes go.
+/// Where quotes go: POSTed to a coordination node, gossiped on the P2P network, or both.
 #[derive(Clone, Debug)]
 pub struct QuoteSender {
-    node: reqwest::Url,
-    client: reqwest::Client,
+    http: Option<(reqwest::Url, reqwest::Client)>,
+    gossip: Option<(quote_gossip::GossipHandle, u64)>,
 }
 
 /// Why a quote was not delivered.
@@ -58,34 +58,87 @@ pub enum SendError {
     /// The node could not be reached or failed, after retries.
     #[error("the node did not take the quote: {0}")]
     Transient(String),
+    /// No coordination node was reachable on the gossip network.
+    #[error("the quote could not be gossiped: {0}")]
+    Gossip(quote_gossip::PublishError),
 }
 
 impl QuoteSender {
     /// Sends quotes to the coordination node at `node` (`PROVER_COORDINATION_NODE_URL`).
     pub fn http(node: reqwest::Url) -> Result<Self, reqwest::Error> {
-        Ok(Self { node, client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()? })
+        Ok(Self {
+            http: Some((node, reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?)),
+            gossip: None,
+        })
     }
 
-    /// POSTs `quote`, retrying a transient failure (not a refusal) a few times.
-    pub async fn send(&self, quote: &SignedEpochProofQuote) -> Result<(), SendError> {
-        let url = self.node.join("epoch-proof-quotes").map_err(|e| SendError::Transient(e.to_string()))?;
-        let mut last = String::new();
-        for attempt in 0..4u64 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-            }
-            match self.client.post(url.clone()).json(quote).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
-                    let status = r.status().as_u16();
-                    return Err(SendError::Rejected { status, body: r.text().await.unwrap_or_default() });
-                }
-                Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(SendError::Transient(last))
+    /// Gossips quotes, signed for L1 chain `chain_id`, through `gossip`.
+    pub fn gossip(gossip: quote_gossip::GossipHandle, chain_id: u64) -> Self {
+        Self { http: None, gossip: Some((gossip, chain_id)) }
     }
+
+    /// Also gossips quotes through `gossip`.
+    pub fn with_gossip(mut self, gossip: quote_gossip::GossipHandle, chain_id: u64) -> Self {
+        self.gossip = Some((gossip, chain_id));
+        self
+    }
+
+    /// Gossips `quote` (when on the network) and POSTs it (when a node URL is set). With a node
+    /// URL, its answer decides; otherwise the quote counts as sent once a node has it.
+    pub async fn send(&self, quote: &SignedEpochProofQuote) -> Result<(), SendError> {
+        let gossiped = match &self.gossip {
+            Some((gossip, chain_id)) => {
+                Some(publish(gossip, quote_gossip::GossipQuote { chain_id: *chain_id, signed: *quote }).await)
+            }
+            None => None,
+        };
+        match (&self.http, gossiped) {
+            (Some((node, client)), gossiped) => {
+                if let Some(Err(error)) = gossiped {
+                    tracing::warn!(%error, "quote not gossiped; sending it to the node only");
+                }
+                post(node, client, quote).await
+            }
+            (None, Some(gossiped)) => gossiped,
+            (None, None) => Err(SendError::Transient("no destination for quotes".into())),
+        }
+    }
+}
+
+/// Publishes a quote, waiting a little for a node to be connected.
+async fn publish(gossip: &quote_gossip::GossipHandle, quote: quote_gossip::GossipQuote) -> Result<(), SendError> {
+    let mut attempt = 0;
+    loop {
+        match gossip.publish(&quote).await {
+            Ok(_) => return Ok(()),
+            Err(quote_gossip::PublishError::NoPeers | quote_gossip::PublishError::QueuesFull) if attempt < 8 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(SendError::Gossip(error)),
+        }
+    }
+}
+
+/// POSTs `quote`, retrying a transient failure (not a refusal) a few times.
+async fn post(node: &reqwest::Url, client: &reqwest::Client, quote: &SignedEpochProofQuote) -> Result<(), SendError> {
+    let url = node.join("epoch-proof-quotes").map_err(|e| SendError::Transient(e.to_string()))?;
+    let mut last = String::new();
+    for attempt in 0..4u64 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+        }
+        match client.post(url.clone()).json(quote).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                let status = r.status().as_u16();
+                return Err(SendError::Rejected { status, body: r.text().await.unwrap_or_default() });
+            }
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(SendError::Transient(last))
 }
 
 /// What one step did.

@@ -336,7 +336,7 @@ mod whole_loop {
         config.coordination_node_url = None;
         let error = prover_node::start(&config).await.expect_err("refused");
         assert!(error.to_string().contains("PROVER_COORDINATION_NODE_URL"), "{error}");
-        config.p2p_enabled = true;
+        config.p2p.enabled = true;
         let error = prover_node::start(&config).await.expect_err("refused");
         assert!(error.to_string().contains("P2P"), "{error}");
         assert!(

@@ -4,6 +4,7 @@ mod app;
 mod events;
 mod intake;
 mod openapi;
+mod p2p;
 mod proxy;
 mod read;
 mod store;

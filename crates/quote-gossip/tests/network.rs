@@ -1,0 +1,113 @@
+//! Two and three peers on loopback: connection through the bootstrap list, publishing, the
+//! validation hook, and discovery of a peer nobody was told about.
+
+use std::time::Duration;
+
+use epoch_quote::{Address, EpochProofQuote, QuoteDomain, QuoteSigner, U256};
+use quote_gossip::{GossipHandle, GossipQuote, Inbound, P2pArgs, PublishError, Published, Role, Verdict};
+use tokio::sync::mpsc;
+
+async fn peer(role: Role, bootstrap: Vec<quote_gossip::Multiaddr>) -> (GossipHandle, mpsc::Receiver<Inbound>) {
+    let settings = P2pArgs::local(bootstrap).settings(role, None, None).expect("settings");
+    quote_gossip::start(settings).await.expect("starts")
+}
+
+fn quote(epoch: u64) -> GossipQuote {
+    let signer = QuoteSigner::from_bytes([9; 32]).expect("key");
+    let rollup = Address::repeat_byte(0x22);
+    let quote = EpochProofQuote {
+        prover: signer.address(),
+        epoch_number: U256::from(epoch),
+        epoch_init_block: U256::from(1),
+        epoch_final_block: U256::from(4),
+        total_fees: U256::from(10_000),
+        rollup_address: rollup,
+        basis_point_fee: 300,
+        bond_amount: U256::from(5_000),
+        valid_until_slot: U256::from(99),
+    };
+    GossipQuote { chain_id: 31337, signed: signer.sign(quote, &QuoteDomain::new(31337, rollup)) }
+}
+
+async fn until(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn publish(peer: &GossipHandle, quote: &GossipQuote) -> Published {
+    for _ in 0..200 {
+        match peer.publish(quote).await {
+            Err(PublishError::NoPeers) => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => return other.expect("published"),
+        }
+    }
+    panic!("nobody subscribed");
+}
+
+async fn next(inbound: &mut mpsc::Receiver<Inbound>) -> Inbound {
+    tokio::time::timeout(Duration::from_secs(10), inbound.recv()).await.expect("a message arrives").expect("open")
+}
+
+#[tokio::test]
+async fn a_publisher_reaches_a_validator_and_accepted_quotes_are_forwarded() {
+    let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
+    let (b, mut b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
+    let (prover, _) = peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    until("A sees B and the prover", || a.connected_peers() == 2 && a.topic_peers() == 1).await;
+    until("B sees A subscribed", || b.topic_peers() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let q = quote(1);
+    assert_eq!(publish(&prover, &q).await, Published::Sent);
+    let message = next(&mut a_in).await;
+    assert_eq!(message.quote.as_ref().ok(), Some(&q));
+    assert_eq!(&message.message_id.0[..32], q.id().as_slice(), "the message id starts with the quote id");
+    assert_eq!(message.source, prover.peer_id());
+    // Nothing reaches B before A accepts it.
+    assert!(tokio::time::timeout(Duration::from_millis(300), b_in.recv()).await.is_err());
+    a.report(message.message_id, message.source, Verdict::Accept).await;
+    let forwarded = next(&mut b_in).await;
+    assert_eq!(forwarded.quote.ok(), Some(q));
+    assert_eq!(forwarded.source, a.peer_id());
+    b.report(forwarded.message_id, forwarded.source, Verdict::Ignore).await;
+
+    // The same quote again is one message: not delivered twice.
+    assert_eq!(prover.publish(&q).await, Ok(Published::AlreadySeen));
+}
+
+#[tokio::test]
+async fn a_rejected_message_is_not_forwarded_and_lowers_the_senders_score() {
+    let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
+    let (b, mut b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
+    let (rogue, _) = peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    until("A sees B and the rogue", || a.connected_peers() == 2 && b.topic_peers() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(rogue.publish_raw(b"\x0a\x02zz".to_vec()).await, Ok(Published::Sent));
+    let message = next(&mut a_in).await;
+    let error = message.quote.as_ref().expect_err("malformed");
+    assert_eq!(error.code(), "malformed_message");
+    a.report(message.message_id, message.source, Verdict::Reject).await;
+    assert!(tokio::time::timeout(Duration::from_millis(500), b_in.recv()).await.is_err(), "not forwarded");
+    let peers = a.peers().await;
+    let rogue_score = peers.iter().find(|p| p.peer_id == rogue.peer_id()).and_then(|p| p.score).expect("scored");
+    assert!(rogue_score < -9.0, "{peers:?}");
+    let b_info = peers.iter().find(|p| p.peer_id == b.peer_id()).expect("B listed");
+    assert!(b_info.subscribed && b_info.score.unwrap_or(0.0) >= 0.0, "{peers:?}");
+}
+
+#[tokio::test]
+async fn peers_find_each_other_beyond_the_bootstrap_list() {
+    let (a, _a_in) = peer(Role::Validator, Vec::new()).await;
+    let (b, _b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
+    // C knows only B; it finds A through B.
+    let (c, _c_in) = peer(Role::Validator, b.listen_addrs().to_vec()).await;
+    until("C connects to A", || c.connected_peers() == 2).await;
+    let found: Vec<_> = c.peers().await.into_iter().map(|p| p.peer_id).collect();
+    assert!(found.contains(&a.peer_id()) && found.contains(&b.peer_id()), "{found:?}");
+}
