@@ -38,6 +38,10 @@ pub struct P2pArgs {
     /// restarts. The service's default when unset.
     #[arg(long = "p2p-key-file", env = "P2P_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// Look for peers beyond the bootstrap list (Kademlia). Off, the peer keeps to its bootstrap
+    /// peers and those that dial it.
+    #[arg(long = "p2p-discovery", env = "P2P_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub discovery: bool,
     /// Most peer connections kept.
     #[arg(long = "p2p-max-peers", env = "P2P_MAX_PEERS", default_value_t = 50)]
     pub max_peers: u32,
@@ -58,6 +62,7 @@ impl P2pArgs {
             listen_addr: None,
             bootstrap_peers: Vec::new(),
             key_file: None,
+            discovery: true,
             max_peers: 50,
             heartbeat_ms: 1000,
             ephemeral_identity: false,
@@ -72,6 +77,7 @@ impl P2pArgs {
             listen_addr: Some(loopback()),
             bootstrap_peers: bootstrap,
             key_file: None,
+            discovery: true,
             max_peers: 50,
             heartbeat_ms: 200,
             ephemeral_identity: true,
@@ -98,6 +104,7 @@ impl P2pArgs {
             max_peers: self.max_peers.max(1),
             heartbeat: Duration::from_millis(self.heartbeat_ms.max(50)),
             role,
+            discovery: self.discovery,
         })
     }
 }

@@ -23,12 +23,12 @@ use libp2p::{
     kad,
     multiaddr::Protocol,
     noise,
-    swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts},
+    swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle, dial_opts::DialOpts},
     tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::wire::{GossipQuote, MAX_MESSAGE_BYTES, WireError};
+use crate::wire::{GossipQuote, WireError};
 
 /// The gossipsub topic quotes are published on; the last segment is the wire format's version.
 pub const QUOTE_TOPIC: &str = "/prover-coordination/epoch-proof-quotes/1";
@@ -63,6 +63,9 @@ pub struct GossipSettings {
     pub heartbeat: Duration,
     /// How the peer takes part.
     pub role: Role,
+    /// Look for peers beyond the bootstrap list (Kademlia); off, the peer connects to its
+    /// bootstrap peers and to the peers that dial it, nothing else.
+    pub discovery: bool,
 }
 
 /// A message received on the topic, to be validated by the application and then reported.
@@ -244,7 +247,8 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Present only with discovery.
+    kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
 }
 
 /// The message id of a well-formed quote: its quote id followed by its signature, so the same
@@ -298,10 +302,12 @@ fn behaviour(key: &Keypair, settings: &GossipSettings) -> Result<Behaviour, Star
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
         .message_id_fn(message_id)
-        // Room for the quote, the publisher's signature and key.
-        .max_transmit_size(MAX_MESSAGE_BYTES + 1024)
-        // Unvalidated messages stay in the cache while the node waits for its L1 view.
-        .history_length(12)
+        // The limit of a whole frame, which may carry many messages; a quote's own size is
+        // checked when it is decoded.
+        .max_transmit_size(256 * 1024)
+        // Messages stay in the cache for about 10 s, so that one still being validated (a node
+        // waiting for its L1 view, or a burst) can be forwarded, and served to peers asking.
+        .history_length(((10_000 / settings.heartbeat.as_millis().max(1)) as usize).max(5))
         .duplicate_cache_time(Duration::from_secs(120))
         .build()
         .map_err(|e| bad(e.to_string()))?;
@@ -335,7 +341,7 @@ fn behaviour(key: &Keypair, settings: &GossipSettings) -> Result<Behaviour, Star
             .with_max_established(Some(settings.max_peers))
             .with_max_established_per_peer(Some(2)),
     );
-    Ok(Behaviour { limits, gossipsub, identify, kad })
+    Ok(Behaviour { limits, gossipsub, identify, kad: Toggle::from(settings.discovery.then_some(kad)) })
 }
 
 /// Starts a gossip peer: binds its listen address, dials the bootstrap peers and runs until every
@@ -384,6 +390,7 @@ pub async fn start(settings: GossipSettings) -> Result<(GossipHandle, mpsc::Rece
         topic: IdentTopic::new(QUOTE_TOPIC),
         bootstrap: settings.bootstrap_peers.clone(),
         max_peers: settings.max_peers as usize,
+        discovery: settings.discovery,
         counters,
         inbound: inbound_tx,
         topic_peers: HashSet::new(),
@@ -399,6 +406,7 @@ struct NetworkTask {
     topic: IdentTopic,
     bootstrap: Vec<Multiaddr>,
     max_peers: usize,
+    discovery: bool,
     counters: Arc<Counters>,
     inbound: mpsc::Sender<Inbound>,
     topic_peers: HashSet<PeerId>,
@@ -420,8 +428,8 @@ fn split_peer(addr: &Multiaddr) -> (Option<PeerId>, Multiaddr) {
 impl NetworkTask {
     fn seed_discovery(&mut self) {
         for addr in self.bootstrap.clone() {
-            if let (Some(peer), bare) = split_peer(&addr) {
-                self.swarm.behaviour_mut().kad.add_address(&peer, bare);
+            if let ((Some(peer), bare), Some(kad)) = (split_peer(&addr), self.swarm.behaviour_mut().kad.as_mut()) {
+                kad.add_address(&peer, bare);
             }
         }
         self.dial_bootstrap();
@@ -462,8 +470,10 @@ impl NetworkTask {
         if connected == 0 {
             self.dial_bootstrap();
         }
-        if connected < self.max_peers {
-            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+            && connected < self.max_peers
+        {
+            let _ = kad.bootstrap();
         }
     }
 
@@ -538,15 +548,17 @@ impl NetworkTask {
             // A peer that answers discovery queries is added to the routing table with the
             // addresses it listens on.
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
-                if info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) =>
+                if self.discovery && info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) =>
             {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for addr in info.listen_addrs {
+                        kad.add_address(&peer_id, addr);
+                    }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. })) => {
                 let connected = self.swarm.connected_peers().count();
-                if !self.swarm.is_connected(&peer) && connected < self.max_peers {
+                if self.discovery && !self.swarm.is_connected(&peer) && connected < self.max_peers {
                     tracing::debug!(%peer, "dialling a discovered peer");
                     let opts = DialOpts::peer_id(peer).addresses(addresses.into_vec()).build();
                     if let Err(error) = self.swarm.dial(opts) {

@@ -12,6 +12,12 @@ async fn peer(role: Role, bootstrap: Vec<quote_gossip::Multiaddr>) -> (GossipHan
     quote_gossip::start(settings).await.expect("starts")
 }
 
+/// A peer that keeps to its bootstrap list, so that what reaches others went through it.
+async fn lone_peer(role: Role, bootstrap: Vec<quote_gossip::Multiaddr>) -> (GossipHandle, mpsc::Receiver<Inbound>) {
+    let args = P2pArgs { discovery: false, ..P2pArgs::local(bootstrap) };
+    quote_gossip::start(args.settings(role, None, None).expect("settings")).await.expect("starts")
+}
+
 fn quote(epoch: u64) -> GossipQuote {
     let signer = QuoteSigner::from_bytes([9; 32]).expect("key");
     let rollup = Address::repeat_byte(0x22);
@@ -57,7 +63,7 @@ async fn next(inbound: &mut mpsc::Receiver<Inbound>) -> Inbound {
 async fn a_publisher_reaches_a_validator_and_accepted_quotes_are_forwarded() {
     let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
     let (b, mut b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
-    let (prover, _) = peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    let (prover, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
     until("A sees B and the prover", || a.connected_peers() == 2 && a.topic_peers() == 1).await;
     until("B sees A subscribed", || b.topic_peers() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -84,7 +90,7 @@ async fn a_publisher_reaches_a_validator_and_accepted_quotes_are_forwarded() {
 async fn a_rejected_message_is_not_forwarded_and_lowers_the_senders_score() {
     let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
     let (b, mut b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
-    let (rogue, _) = peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    let (rogue, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
     until("A sees B and the rogue", || a.connected_peers() == 2 && b.topic_peers() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -110,4 +116,28 @@ async fn peers_find_each_other_beyond_the_bootstrap_list() {
     until("C connects to A", || c.connected_peers() == 2).await;
     let found: Vec<_> = c.peers().await.into_iter().map(|p| p.peer_id).collect();
     assert!(found.contains(&a.peer_id()) && found.contains(&b.peer_id()), "{found:?}");
+    // Without discovery, D keeps to B (and, not answering discovery queries, is not found).
+    let (d, _d_in) = lone_peer(Role::Validator, b.listen_addrs().to_vec()).await;
+    until("D connects to B", || d.connected_peers() == 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(d.peers().await.into_iter().map(|p| p.peer_id).collect::<Vec<_>>(), vec![b.peer_id()]);
+}
+
+#[tokio::test]
+async fn a_burst_of_quotes_arrives_whole() {
+    let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
+    let (prover, _) = peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    until("A sees the prover", || a.connected_peers() == 1).await;
+    let quotes: Vec<GossipQuote> = (0..300).map(quote).collect();
+    publish(&prover, &quotes[0]).await;
+    for q in &quotes[1..] {
+        assert_eq!(prover.publish(q).await, Ok(Published::Sent));
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < quotes.len() {
+        let message = next(&mut a_in).await;
+        a.report(message.message_id.clone(), message.source, Verdict::Accept).await;
+        seen.insert(message.quote.expect("well-formed").id());
+    }
+    assert_eq!(seen.len(), 300);
 }

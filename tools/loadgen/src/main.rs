@@ -6,6 +6,7 @@
 //! routing, JSON parsing, pricing, metrics, timeout and body-limit layers) with a bare axum
 //! handler that returns a fixed answer.
 
+mod gossip;
 mod node;
 mod node_read;
 
@@ -47,6 +48,9 @@ enum Target {
     /// The coordination node's read side: best quotes of an epoch among many stored, against
     /// `GET /healthz` of the same node; and event fan-out latency to many stream subscribers.
     NodeRead(node_read::NodeReadArgs),
+    /// Quote propagation between three coordination nodes over gossip: latency from a POST at
+    /// one node to storage at the others, and gossip throughput, against HTTP intake.
+    Gossip(gossip::GossipArgs),
 }
 
 /// The request Aztec's HTTP quote provider sends.
@@ -213,6 +217,7 @@ fn main() -> anyhow::Result<()> {
             }
             Target::Node(node_args) => node::run(node_args, args.connections).await?,
             Target::NodeRead(read_args) => node_read::run(read_args, args.connections, args.seconds, args.rounds).await?,
+            Target::Gossip(gossip_args) => gossip::run(gossip_args, args.connections).await?,
         }
         Ok(())
     })

@@ -40,7 +40,7 @@ pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()
     let provers = fund_provers(&chain, args.provers).await?;
     chain.epoch_zero_ready_to_claim().await;
 
-    let db = ScratchDatabase::create(&args.database_url).await?;
+    let db = ScratchDatabase::create(&args.database_url, "node").await?;
     let result = measure(&args, connections, &chain, &provers, &db.url).await;
     db.drop().await?;
     result
@@ -54,8 +54,8 @@ pub(crate) struct ScratchDatabase {
 }
 
 impl ScratchDatabase {
-    pub(crate) async fn create(server: &str) -> anyhow::Result<Self> {
-        let name = format!("pc_loadgen_{}", std::process::id());
+    pub(crate) async fn create(server: &str, tag: &str) -> anyhow::Result<Self> {
+        let name = format!("pc_loadgen_{}_{tag}", std::process::id());
         let mut admin = sqlx::PgConnection::connect(server).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
         let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
@@ -150,10 +150,21 @@ pub(crate) async fn start_node(
     url: &str,
     events_poll_ms: u64,
 ) -> anyhow::Result<(AppState, std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    start_node_with(chain, url, events_poll_ms, quote_gossip::P2pArgs::disabled()).await
+}
+
+/// [`start_node`] with P2P settings.
+pub(crate) async fn start_node_with(
+    chain: &TestChain,
+    url: &str,
+    events_poll_ms: u64,
+    p2p: quote_gossip::P2pArgs,
+) -> anyhow::Result<(AppState, std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let config = Config {
         polling_interval_ms: 200,
         quotes_per_epoch: 1_000_000,
         events_poll_ms,
+        p2p,
         ..Config::local(chain.anvil.endpoint(), chain.deployment.rollup, url.to_owned())
     };
     let coordination_node::Spawned { state, addr, task: node } =

@@ -47,7 +47,7 @@ pub(crate) struct NodeReadArgs {
 pub(crate) async fn run(args: NodeReadArgs, connections: usize, seconds: f64, rounds: usize) -> anyhow::Result<()> {
     let chain = TestChain::start().await;
     chain.epoch_zero_ready_to_claim().await;
-    let db = ScratchDatabase::create(&args.database_url).await?;
+    let db = ScratchDatabase::create(&args.database_url, "node").await?;
     let result = measure(&args, connections, seconds, rounds, &chain, &db.url).await;
     db.drop().await?;
     result
