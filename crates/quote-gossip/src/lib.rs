@@ -24,29 +24,34 @@ pub use wire::{GossipQuote, WireError};
 #[derive(Clone, Debug, clap::Args)]
 pub struct P2pArgs {
     /// Join the quote gossip network.
-    #[arg(long = "p2p-enabled", env = "P2P_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(id = "p2p_enabled", long = "p2p-enabled", env = "P2P_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
     pub enabled: bool,
     /// Address to listen on for peers, as a multiaddr (`/ip4/0.0.0.0/tcp/40400`); the
     /// service's default when unset.
-    #[arg(long = "p2p-listen-addr", env = "P2P_LISTEN_ADDR")]
+    #[arg(id = "p2p_listen_addr", long = "p2p-listen-addr", env = "P2P_LISTEN_ADDR")]
     pub listen_addr: Option<Multiaddr>,
     /// Peers to connect to at start, comma-separated multiaddrs ending in `/p2p/<peer id>`
     /// (as a node logs at start and lists under `GET /p2p`).
-    #[arg(long = "p2p-bootstrap-peers", env = "P2P_BOOTSTRAP_PEERS", value_delimiter = ',')]
+    #[arg(
+        id = "p2p_bootstrap_peers",
+        long = "p2p-bootstrap-peers",
+        env = "P2P_BOOTSTRAP_PEERS",
+        value_delimiter = ','
+    )]
     pub bootstrap_peers: Vec<Multiaddr>,
     /// File holding this peer's key (created on first start): its peer id stays the same across
     /// restarts. The service's default when unset.
-    #[arg(long = "p2p-key-file", env = "P2P_KEY_FILE")]
+    #[arg(id = "p2p_key_file", long = "p2p-key-file", env = "P2P_KEY_FILE")]
     pub key_file: Option<PathBuf>,
     /// Look for peers beyond the bootstrap list (Kademlia). Off, the peer keeps to its bootstrap
     /// peers and those that dial it.
-    #[arg(long = "p2p-discovery", env = "P2P_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "p2p_discovery", long = "p2p-discovery", env = "P2P_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
     pub discovery: bool,
     /// Most peer connections kept.
-    #[arg(long = "p2p-max-peers", env = "P2P_MAX_PEERS", default_value_t = 50)]
+    #[arg(id = "p2p_max_peers", long = "p2p-max-peers", env = "P2P_MAX_PEERS", default_value_t = 50)]
     pub max_peers: u32,
     /// Gossipsub heartbeat, in milliseconds.
-    #[arg(long = "p2p-heartbeat-ms", env = "P2P_HEARTBEAT_MS", default_value_t = 1000)]
+    #[arg(id = "p2p_heartbeat_ms", long = "p2p-heartbeat-ms", env = "P2P_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
     /// A fresh identity at every start, whatever the key file settings (peers started
     /// in-process).
@@ -114,4 +119,46 @@ pub fn loopback() -> Multiaddr {
     Multiaddr::empty()
         .with(libp2p::multiaddr::Protocol::Ip4([127, 0, 0, 1].into()))
         .with(libp2p::multiaddr::Protocol::Tcp(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// A service's settings with a listen address of its own beside the P2P ones.
+    #[derive(Debug, clap::Parser)]
+    struct Service {
+        #[arg(long, default_value = "0.0.0.0:8000")]
+        listen_addr: std::net::SocketAddr,
+        #[command(flatten)]
+        p2p: P2pArgs,
+    }
+
+    #[test]
+    fn the_p2p_flags_sit_beside_a_services_own() {
+        use clap::CommandFactory;
+        Service::command().debug_assert();
+        let peer = "/ip4/10.0.0.1/tcp/40400/p2p/12D3KooWJtbKSCJfCgCddtrM2GTBweevX42hNaWAsz46jF5Mc8S9";
+        let service = Service::parse_from([
+            "service",
+            "--listen-addr",
+            "127.0.0.1:9000",
+            "--p2p-enabled",
+            "true",
+            "--p2p-listen-addr",
+            "/ip4/0.0.0.0/tcp/4000",
+            "--p2p-bootstrap-peers",
+            &format!("{peer},/dns4/node.example/tcp/40400"),
+        ]);
+        assert_eq!(service.listen_addr.port(), 9000);
+        assert!(service.p2p.enabled && service.p2p.discovery);
+        assert_eq!(service.p2p.listen_addr.map(|a| a.to_string()).as_deref(), Some("/ip4/0.0.0.0/tcp/4000"));
+        assert_eq!(service.p2p.bootstrap_peers.len(), 2);
+        assert_eq!(service.p2p.bootstrap_peers[0].to_string(), peer);
+        assert!(Service::try_parse_from(["service", "--p2p-bootstrap-peers", "not an address"]).is_err());
+        let defaults = Service::parse_from(["service"]).p2p;
+        assert!(!defaults.enabled && defaults.bootstrap_peers.is_empty() && !defaults.ephemeral_identity);
+    }
 }

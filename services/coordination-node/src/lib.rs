@@ -506,3 +506,12 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_has_its_own_name() {
+        use clap::CommandFactory;
+        super::Config::command().debug_assert();
+    }
+}

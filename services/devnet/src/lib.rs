@@ -66,6 +66,13 @@ pub struct DevnetConfig {
     /// Also write the endpoints, addresses and keys as JSON to this file.
     #[arg(long, env = "DEVNET_WRITE_DEPLOYMENT")]
     pub write_deployment: Option<PathBuf>,
+    /// Quotes travel over P2P gossip: the node joins the gossip network and the provers gossip
+    /// their quotes to it, with no node URL.
+    #[arg(long, env = "DEVNET_P2P", default_value_t = false, action = clap::ArgAction::Set)]
+    pub p2p: bool,
+    /// Loopback port of the node's gossip listener in P2P mode (0: any free port).
+    #[arg(long, env = "DEVNET_P2P_PORT", default_value_t = 40400)]
+    pub p2p_port: u16,
 }
 
 impl Default for DevnetConfig {
@@ -113,6 +120,8 @@ pub struct Devnet {
     pub quote_service: SocketAddr,
     /// Where the coordination node listens.
     pub node: SocketAddr,
+    /// In P2P mode, where the node takes gossip peers (its multiaddr with its peer id).
+    pub node_p2p: Option<quote_gossip::Multiaddr>,
     _data: tempfile::TempDir,
     stop: tokio::sync::watch::Sender<bool>,
     services: Vec<tokio::task::JoinHandle<()>>,
@@ -197,6 +206,16 @@ impl Devnet {
             database_url: config.database_url.clone(),
             sqlite_path: data.path().join("coordination-node.sqlite"),
             polling_interval_ms: 500,
+            p2p: if config.p2p {
+                let listen = format!("/ip4/127.0.0.1/tcp/{}", config.p2p_port);
+                quote_gossip::P2pArgs {
+                    listen_addr: listen.parse().ok(),
+                    heartbeat_ms: 500,
+                    ..quote_gossip::P2pArgs::local(Vec::new())
+                }
+            } else {
+                quote_gossip::P2pArgs::disabled()
+            },
             ..coordination_node::Config::parse_from([
                 "coordination-node",
                 "--rollup-address",
@@ -206,6 +225,7 @@ impl Devnet {
         let state = coordination_node::AppState::new(node_config.clone())
             .await
             .map_err(|e| service_error("coordination-node")(&e))?;
+        let node_p2p = state.gossip.as_ref().and_then(|g| g.listen_addrs().first().cloned());
         let events = state.store.clone();
         let (node, task) = spawn_service("coordination-node", node_config.listen_addr, stopped.clone(), |l, s| {
             coordination_node::run(state, l, s)
@@ -228,8 +248,6 @@ impl Devnet {
                 deployment.rollup.to_string(),
                 "--l1-rpc-url".into(),
                 anvil.endpoint().to_string(),
-                "--coordination-node-url".into(),
-                node_url.clone(),
                 "--quote-provider-basis-point-fee".into(),
                 "400".into(),
                 "--quote-provider-bond-amount".into(),
@@ -241,6 +259,23 @@ impl Devnet {
             ];
             if let Some(url) = pricing {
                 args.extend(["--quote-provider-url".to_owned(), url]);
+            }
+            match &node_p2p {
+                // Gossip only: the provers know the node's P2P address, not its URL.
+                Some(addr) => args.extend([
+                    "--p2p-enabled".to_owned(),
+                    "true".into(),
+                    "--p2p-bootstrap-peers".into(),
+                    addr.to_string(),
+                    "--p2p-key-file".into(),
+                    data.path().join(format!("prover-{index}.p2p-key")).display().to_string(),
+                ]),
+                None => args.extend([
+                    "--coordination-node-url".to_owned(),
+                    node_url.clone(),
+                    "--p2p-enabled".into(),
+                    "false".into(),
+                ]),
             }
             let config = prover_node::Config::parse_from(args);
             let prover = prover_node::start(&config).await.map_err(|e| service_error("prover-node")(&e))?;
@@ -262,7 +297,7 @@ impl Devnet {
         let proposer = proposer::start(&proposer_config).await.map_err(|e| service_error("proposer")(&e))?;
         services.push(tokio::spawn(proposer::run(proposer, interval, wait_for_stop(stopped.clone()))));
 
-        Ok(Self { anvil, deployment, rollup, accounts, quote_service, node, _data: data, stop, services })
+        Ok(Self { anvil, deployment, rollup, accounts, quote_service, node, node_p2p, _data: data, stop, services })
     }
 
     /// Stops the services (finishing requests in flight), then the L1.
@@ -297,6 +332,10 @@ impl Devnet {
             "Coordination node http://{}   (POST /epoch-proof-quotes, GET /epoch-proof-quotes/{{id}}, /readyz, /docs)",
             self.node
         );
+        if let Some(addr) = &self.node_p2p {
+            let _ =
+                writeln!(out, "Node gossip peer  {addr}   (P2P_BOOTSTRAP_PEERS; the provers gossip their quotes here)");
+        }
         let _ = writeln!(out, "\nAccounts (anvil development keys, public knowledge: devnet only)");
         for account in &self.accounts {
             let _ = writeln!(out, "  {:<32} {}  {}", account.role, account.address(), hex_key(&account.key));
@@ -324,6 +363,7 @@ impl Devnet {
             "minBondAmount": self.rollup.min_bond_amount.to_string(),
             "quoteServiceUrl": format!("http://{}", self.quote_service),
             "coordinationNodeUrl": format!("http://{}", self.node),
+            "coordinationNodeP2p": self.node_p2p.as_ref().map(ToString::to_string),
             "accounts": accounts,
         })
     }

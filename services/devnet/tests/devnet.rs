@@ -89,3 +89,49 @@ async fn starts_deploys_and_funds() {
     assert_eq!(answer["code"], "epoch_not_complete", "{answer}");
     devnet.stop().await;
 }
+
+#[tokio::test]
+async fn in_p2p_mode_provers_with_no_node_url_win_and_prove_epochs() {
+    let config = DevnetConfig {
+        l1_port: 0,
+        quote_service_port: 0,
+        node_port: 0,
+        p2p: true,
+        p2p_port: 0,
+        slot_duration: 2,
+        epoch_duration: 2,
+        ..DevnetConfig::default()
+    };
+    let devnet = Devnet::start(&config).await.expect("devnet starts");
+    let p2p = devnet.node_p2p.clone().expect("the node is on the gossip network");
+    assert!(devnet.summary().contains(&p2p.to_string()));
+    let node = format!("http://{}", devnet.node);
+    let client = reqwest::Client::new();
+    let mut epoch = serde_json::Value::Null;
+    for _ in 0..600 {
+        if let Ok(response) = client.get(format!("{node}/epochs/0")).send().await {
+            epoch = response.json().await.unwrap_or_default();
+            if epoch["state"] == "proven" {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(epoch["state"], "proven", "{epoch}");
+    let winner = epoch["claim"]["bondProvider"].as_str().expect("claimed").to_owned();
+    assert!(devnet.accounts[1..3].iter().any(|a| a.address().to_string() == winner), "a devnet prover won: {epoch}");
+    // Both provers' quotes reached the node by gossip only.
+    let quotes: serde_json::Value = client
+        .get(format!("{node}/epoch-proof-quotes?epoch=0&status=all"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(quotes["quotes"].as_array().map(Vec::len), Some(2), "{quotes}");
+    let p2p_view: serde_json::Value =
+        client.get(format!("{node}/p2p")).send().await.expect("p2p").json().await.expect("json");
+    assert_eq!(p2p_view["peers"].as_array().map(Vec::len), Some(2), "both provers connected: {p2p_view}");
+    devnet.stop().await;
+}

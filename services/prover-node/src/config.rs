@@ -119,3 +119,12 @@ impl Config {
         self.target_escrow_amount.unwrap_or(self.minimum_escrow_amount * U256::from(2))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_has_its_own_name() {
+        use clap::CommandFactory;
+        super::Config::command().debug_assert();
+    }
+}
