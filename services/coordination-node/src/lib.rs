@@ -157,6 +157,7 @@ pub struct Metrics {
     database_up: Gauge,
     events_streamed: Counter,
     open_streams: Gauge,
+    p2p_enabled: Gauge,
     p2p_peers: Gauge,
     p2p_topic_peers: Gauge,
     p2p_received: Counter,
@@ -191,7 +192,8 @@ impl Metrics {
         let open_streams = Gauge::default();
         registry.register("events_streamed", "Events sent to event-stream clients", events_streamed.clone());
         registry.register("open_streams", "Event-stream clients connected", open_streams.clone());
-        let [p2p_peers, p2p_topic_peers] = std::array::from_fn(|_| Gauge::default());
+        let [p2p_enabled, p2p_peers, p2p_topic_peers] = std::array::from_fn(|_| Gauge::default());
+        registry.register("p2p_enabled", "1 when the node is on the quote gossip network", p2p_enabled.clone());
         let [p2p_received, p2p_published] = std::array::from_fn(|_| Counter::default());
         let p2p_verdicts = Family::<VerdictLabel, Counter>::default();
         registry.register("p2p_peers", "Peers connected on the quote gossip network", p2p_peers.clone());
@@ -219,6 +221,7 @@ impl Metrics {
             database_up,
             events_streamed,
             open_streams,
+            p2p_enabled,
             p2p_peers,
             p2p_topic_peers,
             p2p_received,
@@ -241,6 +244,7 @@ impl Metrics {
             self.watcher_lag.set(0);
         }
         self.database_up.set(i64::from(state.store.ping().await));
+        self.p2p_enabled.set(i64::from(state.gossip.is_some()));
         if let Some(gossip) = &state.gossip {
             self.p2p_peers.set(gauge(gossip.connected_peers() as u64));
             self.p2p_topic_peers.set(gauge(gossip.topic_peers() as u64));

@@ -247,6 +247,7 @@ async fn a_node_on_the_network_without_peers_is_not_ready() {
     let (_, body) = a.get("/readyz").await;
     assert_eq!(body["p2pPeers"], 1);
     assert_eq!(metric(&a, "coordination_node_p2p_peers ").await, 1.0);
+    assert_eq!(metric(&a, "coordination_node_p2p_enabled ").await, 1.0);
 }
 
 #[tokio::test]
