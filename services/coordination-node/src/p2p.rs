@@ -13,7 +13,8 @@ use crate::{AppState, intake};
 const VALIDATION_CONCURRENCY: usize = 256;
 
 /// How long a quote for the epoch the node still sees as open is re-checked before it is
-/// dropped: the sender saw the epoch end on L1 before this node's watcher did.
+/// dropped (the sender saw the epoch end on L1 before this node's watcher did): at least this,
+/// and at least three L1 polls (the watcher's and the view's).
 const LAG_GRACE: Duration = Duration::from_secs(4);
 
 /// Codes for which the sender is at fault whatever the state of L1: the message is rejected and
@@ -76,7 +77,8 @@ async fn judge(state: &AppState, message: &Inbound) -> (Verdict, Cow<'static, st
             Ok(intake::Accepted::Known(_)) => return (Verdict::Ignore, "known".into()),
             Err(error) => {
                 let code = error.body().code.clone();
-                if may_catch_up(state, &quote, &code) && message.received_at.elapsed() < LAG_GRACE {
+                let grace = LAG_GRACE.max(state.poll_interval() * 3);
+                if may_catch_up(state, &quote, &code) && message.received_at.elapsed() < grace {
                     tokio::time::sleep(state.poll_interval()).await;
                     continue;
                 }

@@ -144,14 +144,14 @@ async fn measure(
 
     // Throughput, baseline: the same number of other quotes POSTed to A at `connections`.
     let http_quotes = sign(chain, provers, args.throughput_quotes, 2_000).await;
-    let before = [stored_count(&a.state).await?, stored_count(&c.state).await?];
+    let c_before = stored_count(&c.state).await?;
     let bodies = http_quotes.iter().map(|q| Bytes::from(serde_json::to_vec(q).unwrap_or_default())).collect();
     let source = Arc::new(Bodies { bodies, cycle: false, next: 0.into(), get: false });
     let started = Instant::now();
     let http = round(a.addr, "/epoch-proof-quotes", source, connections, 600.0).await;
     let a_http_rate = http_quotes.len() as f64 / started.elapsed().as_secs_f64();
     // Those also went round by gossip: wait until C has them before the next part.
-    let want_c = before[1] + http_quotes.len() as i64;
+    let want_c = c_before + http_quotes.len() as i64;
     while stored_count(&c.state).await? < want_c && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -163,7 +163,6 @@ async fn measure(
         );
     }
     let http_everywhere = http_quotes.len() as f64 / started.elapsed().as_secs_f64();
-    let _ = before[0];
 
     // Throughput, gossip: a prover peer connected to A publishes quotes as fast as it can.
     let gossip_quotes = sign(chain, provers, args.throughput_quotes, 5_000).await;
@@ -231,9 +230,9 @@ async fn measure(
     println!("| … stored at every node | {:.0} | {:.2}× |", rate(everywhere), rate(everywhere) / a_http_rate);
     if done.iter().any(Option::is_none) {
         println!("\nnot every node stored every gossiped quote within 60 s: {done:?}");
-        for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
+        for ((name, node), before) in [("A", &a), ("B", &b), ("C", &c)].into_iter().zip(&before) {
             let peers = gossip(node).peers().await;
-            println!("{name}: stored {} (before {}), peers {peers:?}", stored_count(&node.state).await?, before[0]);
+            println!("{name}: stored {} (before {before}), peers {peers:?}", stored_count(&node.state).await?);
         }
     }
     Ok(())

@@ -262,3 +262,24 @@ async fn a_node_without_p2p_says_so() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.get("p2pPeers").is_none(), "{body}");
 }
+
+#[tokio::test]
+async fn a_quote_gossiped_as_the_epoch_ends_waits_for_the_nodes_view_to_catch_up() {
+    let chain = TestChain::start().await;
+    chain.propose_at(&chain.proposer, 1, 3, 3_000).await;
+    chain.propose_at(&chain.proposer2, 2, 5, 7_000).await;
+    let db = TestDb::sqlite().await;
+    // A node that reads L1 only every second, in sync before epoch 0 ends.
+    let config = Config { polling_interval_ms: 1_000, p2p: P2pArgs::local(Vec::new()), ..node_config(&chain, &db.url) };
+    let node = RunningNode::start(config).await;
+    wait_synced(&chain, &node.state).await;
+    let prover = prover_peer(addrs(&node)).await;
+
+    // Epoch 0 ends on L1; the prover, which saw it, gossips at once.
+    chain.warp_to_slot(chain.config.claim_window(0).0).await;
+    let signed = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    publish(&prover, GossipQuote { chain_id: chain.config.chain_id, signed }).await;
+    let id = signed.id(&chain.config.quote_domain());
+    eventually("the quote is stored once the node sees the epoch end", async || stored(&node, id).await).await;
+    assert_eq!(metric(&node, r#"coordination_node_p2p_messages_total{verdict="ignored""#).await, 0.0);
+}
