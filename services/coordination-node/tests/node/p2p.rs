@@ -283,3 +283,19 @@ async fn a_quote_gossiped_as_the_epoch_ends_waits_for_the_nodes_view_to_catch_up
     eventually("the quote is stored once the node sees the epoch end", async || stored(&node, id).await).await;
     assert_eq!(metric(&node, r#"coordination_node_p2p_messages_total{verdict="ignored""#).await, 0.0);
 }
+
+#[tokio::test]
+async fn a_node_keeps_its_peer_id_across_restarts() {
+    let chain = TestChain::start().await;
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_file = dir.path().join("node.p2p-key");
+    let p2p = P2pArgs { key_file: Some(key_file.clone()), ephemeral_identity: false, ..P2pArgs::local(Vec::new()) };
+    let config = Config { p2p, ..node_config(&chain, &db.url) };
+    let first = RunningNode::start(config.clone()).await;
+    let peer_id = gossip(&first).peer_id();
+    drop(first);
+    let second = RunningNode::start(config).await;
+    assert_eq!(gossip(&second).peer_id(), peer_id);
+    assert!(std::fs::read_to_string(&key_file).is_ok_and(|k| !k.trim().is_empty()));
+}
