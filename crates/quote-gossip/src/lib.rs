@@ -74,18 +74,17 @@ impl P2pArgs {
         }
     }
 
-    /// Enabled on a free loopback port with a fresh identity (no key file) and a fast heartbeat, bootstrapping
-    /// from `bootstrap`: for peers started in-process (tests, benchmarks, the devnet).
+    /// Enabled on a free loopback port with a fresh identity (no key file) and a fast heartbeat,
+    /// bootstrapping from `bootstrap`: for peers started in-process (tests, benchmarks, the
+    /// devnet).
     pub fn local(bootstrap: Vec<Multiaddr>) -> Self {
         Self {
             enabled: true,
             listen_addr: Some(loopback()),
             bootstrap_peers: bootstrap,
-            key_file: None,
-            discovery: true,
-            max_peers: 50,
             heartbeat_ms: 200,
             ephemeral_identity: true,
+            ..Self::disabled()
         }
     }
 

@@ -95,7 +95,7 @@ pub enum Verdict {
 /// What publishing a quote came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Published {
-    /// Sent to this many peers.
+    /// Sent to the connected peers subscribed to the topic.
     Sent,
     /// This quote was already published or received recently; not sent again.
     AlreadySeen,
@@ -160,7 +160,6 @@ enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<Published, PublishError>>),
     Report(MessageId, PeerId, Verdict),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
-    Dial(Multiaddr),
 }
 
 /// The application's side of a running gossip peer. Cloning it is cheap; the network stops when
@@ -179,7 +178,6 @@ impl std::fmt::Debug for Command {
             Self::Publish(..) => "Publish",
             Self::Report(..) => "Report",
             Self::Peers(..) => "Peers",
-            Self::Dial(..) => "Dial",
         })
     }
 }
@@ -208,9 +206,7 @@ impl GossipHandle {
 
     /// Publishes a quote to the network.
     pub async fn publish(&self, quote: &GossipQuote) -> Result<Published, PublishError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Publish(quote.encode(), tx)).await.map_err(|_| PublishError::Stopped)?;
-        rx.await.map_err(|_| PublishError::Stopped)?
+        self.publish_raw(quote.encode()).await
     }
 
     /// Publishes raw bytes as a quote message: for tests and tools that need to send what an
@@ -234,11 +230,6 @@ impl GossipHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
-    }
-
-    /// Dials another peer.
-    pub async fn dial(&self, addr: Multiaddr) {
-        let _ = self.commands.send(Command::Dial(addr)).await;
     }
 }
 
@@ -390,7 +381,6 @@ pub async fn start(settings: GossipSettings) -> Result<(GossipHandle, mpsc::Rece
         topic: IdentTopic::new(QUOTE_TOPIC),
         bootstrap: settings.bootstrap_peers.clone(),
         max_peers: settings.max_peers as usize,
-        discovery: settings.discovery,
         counters,
         inbound: inbound_tx,
         topic_peers: HashSet::new(),
@@ -406,7 +396,6 @@ struct NetworkTask {
     topic: IdentTopic,
     bootstrap: Vec<Multiaddr>,
     max_peers: usize,
-    discovery: bool,
     counters: Arc<Counters>,
     inbound: mpsc::Sender<Inbound>,
     topic_peers: HashSet<PeerId>,
@@ -511,11 +500,6 @@ impl NetworkTask {
                     .collect();
                 let _ = reply.send(peers);
             }
-            Command::Dial(addr) => {
-                if let Err(error) = self.swarm.dial(addr.clone()) {
-                    tracing::warn!(%addr, %error, "cannot dial");
-                }
-            }
         }
     }
 
@@ -548,7 +532,7 @@ impl NetworkTask {
             // A peer that answers discovery queries is added to the routing table with the
             // addresses it listens on.
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
-                if self.discovery && info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) =>
+                if info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) =>
             {
                 if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                     for addr in info.listen_addrs {
@@ -556,9 +540,10 @@ impl NetworkTask {
                     }
                 }
             }
+            // Only with discovery: without it there is no Kademlia behaviour.
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. })) => {
                 let connected = self.swarm.connected_peers().count();
-                if self.discovery && !self.swarm.is_connected(&peer) && connected < self.max_peers {
+                if !self.swarm.is_connected(&peer) && connected < self.max_peers {
                     tracing::debug!(%peer, "dialling a discovered peer");
                     let opts = DialOpts::peer_id(peer).addresses(addresses.into_vec()).build();
                     if let Err(error) = self.swarm.dial(opts) {

@@ -58,7 +58,7 @@ fn parse(body: &[u8]) -> Result<SignedEpochProofQuote, ApiError> {
 /// gossiped when the node is on the P2P network.
 pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
     let signed = parse(body)?;
-    let accepted = take_signed(state, signed).await?;
+    let accepted = take_signed(state, signed, rollup_config(state)?).await?;
     if matches!(accepted, Accepted::Stored(_)) {
         crate::p2p::announce(state, signed).await;
     }
@@ -68,19 +68,27 @@ pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
 /// Validates and stores a quote received over gossip: the same rules as an HTTP submission, and
 /// the chain id it was signed for must be this rollup's.
 pub async fn take_gossiped(state: &AppState, quote: quote_gossip::GossipQuote) -> Result<Accepted, ApiError> {
-    let config = state.rollup_config().ok_or_else(|| chain_unavailable("the L1 has not been reached yet"))?;
+    let config = rollup_config(state)?;
     if quote.chain_id != config.chain_id {
         return Err(unprocessable(
             "wrong_chain",
             format!("the quote is signed for chain {}; this node serves chain {}", quote.chain_id, config.chain_id),
         ));
     }
-    take_signed(state, quote.signed).await
+    take_signed(state, quote.signed, config).await
+}
+
+/// The rollup's parameters, or the answer when the L1 has not been reached yet.
+fn rollup_config(state: &AppState) -> Result<RollupConfig, ApiError> {
+    state.rollup_config().ok_or_else(|| chain_unavailable("the L1 has not been reached yet"))
 }
 
 /// Validates and stores a signed quote.
-async fn take_signed(state: &AppState, signed: SignedEpochProofQuote) -> Result<Accepted, ApiError> {
-    let config = state.rollup_config().ok_or_else(|| chain_unavailable("the L1 has not been reached yet"))?;
+async fn take_signed(
+    state: &AppState,
+    signed: SignedEpochProofQuote,
+    config: RollupConfig,
+) -> Result<Accepted, ApiError> {
     let id = check_signature_and_rollup(&signed, &config)?;
 
     match check_against_view(state, &signed, &config).await {
