@@ -1,4 +1,4 @@
-//! The HTTP API of the node (part 1: intake, one quote by id, health).
+//! The HTTP API of the node: intake, the read side, the event stream, health and metrics.
 
 use alloy::primitives::{Address, B256, U256};
 use axum::{
@@ -14,7 +14,7 @@ use service_kit::{ApiError, ErrorBody, JsonBytes};
 use crate::{
     AppState,
     intake::{self, Accepted},
-    store::{ClaimRecord, QuoteStatus},
+    store::{ClaimRecord, QuoteRecord, QuoteStatus},
 };
 
 /// A signed quote in its JSON form (for the API description; requests are parsed by the quote
@@ -132,6 +132,79 @@ impl ClaimView {
     }
 }
 
+/// Why a quote did not win its epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LostReason {
+    /// A newer quote of the same prover for the same epoch replaced it.
+    Superseded,
+    /// It stopped being claimable before any claim: past its `validUntilSlot` or the claim
+    /// window, or its epoch was proven or pruned unclaimed.
+    Expired,
+    /// Another quote of its epoch was claimed while this one was still claimable (`outbidBy`).
+    Outbid,
+}
+
+/// The claimed quote that outbid another.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutbidBy {
+    /// The claimed quote.
+    #[schema(value_type = String)]
+    pub quote_id: B256,
+    /// Its prover (EIP-55).
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "checksummed")]
+    pub prover: Address,
+    /// Its fee.
+    pub basis_point_fee: u32,
+    /// The slot it was claimed at.
+    pub claimed_at_slot: u64,
+}
+
+/// Why the quote `id` with `status` did not win, given the claims of its epoch.
+fn lost_reason(
+    id: B256,
+    status: QuoteStatus,
+    valid_until_slot: U256,
+    claims: &[(ClaimRecord, String)],
+) -> (Option<LostReason>, Option<OutbidBy>) {
+    match status {
+        QuoteStatus::Superseded => (Some(LostReason::Superseded), None),
+        QuoteStatus::Expired => {
+            match claims.iter().find(|(c, _)| c.quote_id != id && U256::from(c.claimed_at_slot) <= valid_until_slot) {
+                Some((claim, _)) => (
+                    Some(LostReason::Outbid),
+                    Some(OutbidBy {
+                        quote_id: claim.quote_id,
+                        prover: claim.bond_provider,
+                        basis_point_fee: claim.basis_point_fee,
+                        claimed_at_slot: claim.claimed_at_slot,
+                    }),
+                ),
+                None => (Some(LostReason::Expired), None),
+            }
+        }
+        _ => (None, None),
+    }
+}
+
+impl QuoteView {
+    /// The view of a stored quote; `claims` are its epoch's (read only when it may have lost).
+    fn new(record: QuoteRecord, claim: Option<ClaimView>, claims: &[(ClaimRecord, String)]) -> Self {
+        let (lost, outbid_by) = lost_reason(record.id, record.status, record.quote.quote.valid_until_slot, claims);
+        Self {
+            id: record.id,
+            status: record.status,
+            received_at_ms: record.received_at_ms,
+            lost,
+            outbid_by,
+            claim,
+            quote: record.quote,
+        }
+    }
+}
+
 /// A stored quote: the signed quote's fields, its id and its status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -143,6 +216,12 @@ pub struct QuoteView {
     pub status: QuoteStatus,
     /// When the node stored it (ms since the Unix epoch).
     pub received_at_ms: i64,
+    /// Why it did not win, once that is decided (`superseded`, `expired` or `outbid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<LostReason>,
+    /// When `outbid`: the claimed quote that won.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbid_by: Option<OutbidBy>,
     /// The claim that named it, once claimed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<ClaimView>,
@@ -186,7 +265,7 @@ pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<Jso
     };
     match intake::take(&state, &body).await {
         Ok(Accepted::Stored(id)) => {
-            state.metrics.accepted();
+            state.metrics.accepted(crate::QuoteSource::Http);
             let location = format!("/epoch-proof-quotes/{id}");
             (
                 StatusCode::CREATED,
@@ -237,13 +316,9 @@ pub(crate) async fn get_quote(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "quote_not_found", format!("no quote {id}")))?;
     let claim = state.store.claim_of_quote(id).await.map_err(|e| intake::database_unavailable(&e))?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
-    Ok(Json(QuoteView {
-        id: record.id,
-        status: record.status,
-        received_at_ms: record.received_at_ms,
-        claim: claim.map(|(claim, outcome)| ClaimView::new(claim, outcome, head)),
-        quote: record.quote,
-    }))
+    let epoch_claims = epoch_claims(&state, std::slice::from_ref(&record)).await?;
+    let claim = claim.map(|(claim, outcome)| ClaimView::new(claim, outcome, head));
+    Ok(Json(QuoteView::new(record, claim, &epoch_claims)))
 }
 
 /// Health of the node.
@@ -314,7 +389,8 @@ pub struct P2pStatus {
     pub peer_id: Option<String>,
     /// Where it listens: what other peers put in `P2P_BOOTSTRAP_PEERS`.
     pub listen_addrs: Vec<String>,
-    /// Connected peers subscribed to the quote topic.
+    /// Connected peers subscribed to the quote topic (nodes; provers that only publish are
+    /// connected but not counted here).
     pub topic_peers: usize,
     /// Connected peers.
     pub peers: Vec<P2pPeer>,
@@ -329,10 +405,23 @@ pub struct P2pPeer {
     /// Its gossipsub score: negative after it sent invalid quotes; below -80 nothing more is
     /// taken from it.
     pub score: Option<f64>,
-    /// Subscribed to the quote topic (a node; a prover only publishes).
+    /// Subscribed to the quote topic: a node, which takes and forwards quotes. A prover that
+    /// only publishes its own quotes is not subscribed, and that is normal.
     pub subscribed: bool,
+    /// `node` (subscribed: relays quotes) or `publisher` (a prover that only sends its own).
+    pub role: P2pRole,
     /// The address of its connection.
     pub address: Option<String>,
+}
+
+/// What a gossip peer does on the quote topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum P2pRole {
+    /// Subscribed to the topic: takes, validates and forwards quotes.
+    Node,
+    /// Publishes its own quotes only (a prover node), not subscribed.
+    Publisher,
 }
 
 /// The node's gossip peer: identity, listen addresses, connected peers with their scores.
@@ -355,6 +444,7 @@ pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus>
             peer_id: p.peer_id.to_string(),
             score: p.score,
             subscribed: p.subscribed,
+            role: if p.subscribed { P2pRole::Node } else { P2pRole::Publisher },
             address: p.address.map(|a| a.to_string()),
         })
         .collect();
@@ -477,17 +567,17 @@ pub(crate) async fn list_quotes(
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last().map(|r| format!("{}-{}", r.quote.quote.basis_point_fee, r.seq)))
         .flatten();
-    let quotes = records
-        .into_iter()
-        .map(|r| QuoteView {
-            id: r.id,
-            status: r.status,
-            received_at_ms: r.received_at_ms,
-            claim: None,
-            quote: r.quote,
-        })
-        .collect();
+    let claims = epoch_claims(&state, &records).await?;
+    let quotes = records.into_iter().map(|r| QuoteView::new(r, None, &claims)).collect();
     Ok(Json(QuotePage { quotes, next_cursor }))
+}
+
+/// The claims of the epoch of `records` (all of one epoch), read only if one of them expired
+/// and may have been outbid.
+async fn epoch_claims(state: &AppState, records: &[QuoteRecord]) -> Result<Vec<(ClaimRecord, String)>, ApiError> {
+    let Some(expired) = records.iter().find(|r| r.status == QuoteStatus::Expired) else { return Ok(Vec::new()) };
+    let epoch = expired.quote.quote.epoch_number.saturating_to::<u64>();
+    state.store.claims_of_epoch(epoch).await.map_err(|e| intake::database_unavailable(&e))
 }
 
 /// Where an epoch is in its life.

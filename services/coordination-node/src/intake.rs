@@ -1,6 +1,8 @@
 //! Taking a quote: every check the L1 would make when the quote is claimed, made against the
 //! node's view of L1, each failure with its own stable code; then durable storage.
 
+use std::time::{Duration, Instant};
+
 use alloy::primitives::{B256, U256};
 use axum::http::StatusCode;
 use epoch_quote::{QuoteJsonError, SignedEpochProofQuote, VerifyError};
@@ -9,8 +11,13 @@ use service_kit::ApiError;
 
 use crate::{
     AppState,
-    store::{InsertOutcome, StoreError},
+    store::{EpochClosed, InsertOutcome, StoreError},
 };
+
+/// How long a quote for the epoch this node still sees as open waits for the node's view of L1
+/// to catch up before it is refused `epoch_not_complete` (its sender saw the epoch end on L1
+/// before this node's watcher did): at least this, and at least three L1 polls.
+const LAG_GRACE: Duration = Duration::from_secs(4);
 
 /// What taking a quote came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +46,14 @@ fn chain_unavailable(why: &str) -> ApiError {
     )
 }
 
+fn epoch_proven(epoch: u64) -> ApiError {
+    unprocessable("epoch_proven", format!("epoch {epoch} is already proven"))
+}
+
+fn epoch_pruned(epoch: u64) -> ApiError {
+    unprocessable("epoch_pruned", format!("epoch {epoch} was pruned"))
+}
+
 /// Parses the body into a signed quote, naming the field at fault.
 fn parse(body: &[u8]) -> Result<SignedEpochProofQuote, ApiError> {
     SignedEpochProofQuote::from_json(body).map_err(|e| match &e {
@@ -57,17 +72,22 @@ fn parse(body: &[u8]) -> Result<SignedEpochProofQuote, ApiError> {
 /// Validates and stores the quote in `body` (an HTTP submission); a newly stored quote is also
 /// gossiped when the node is on the P2P network.
 pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
+    let received_at = Instant::now();
     let signed = parse(body)?;
-    let accepted = take_signed(state, signed, rollup_config(state)?).await?;
+    let accepted = take_when_seen(state, signed, rollup_config(state)?, received_at).await?;
     if matches!(accepted, Accepted::Stored(_)) {
         crate::p2p::announce(state, signed).await;
     }
     Ok(accepted)
 }
 
-/// Validates and stores a quote received over gossip: the same rules as an HTTP submission, and
-/// the chain id it was signed for must be this rollup's.
-pub async fn take_gossiped(state: &AppState, quote: quote_gossip::GossipQuote) -> Result<Accepted, ApiError> {
+/// Validates and stores a quote received over gossip at `received_at`: the same rules as an
+/// HTTP submission, and the chain id it was signed for must be this rollup's.
+pub async fn take_gossiped(
+    state: &AppState,
+    quote: quote_gossip::GossipQuote,
+    received_at: Instant,
+) -> Result<Accepted, ApiError> {
     let config = rollup_config(state)?;
     if quote.chain_id != config.chain_id {
         return Err(unprocessable(
@@ -75,7 +95,47 @@ pub async fn take_gossiped(state: &AppState, quote: quote_gossip::GossipQuote) -
             format!("the quote is signed for chain {}; this node serves chain {}", quote.chain_id, config.chain_id),
         ));
     }
-    take_signed(state, quote.signed, config).await
+    take_when_seen(state, quote.signed, config, received_at).await
+}
+
+/// How long after receiving a quote the node may still wait for its view of L1 to catch up.
+pub(crate) fn lag_grace(state: &AppState) -> Duration {
+    LAG_GRACE.max(state.poll_interval() * 3)
+}
+
+/// Validates and stores a signed quote received at `received_at`. A quote for the epoch the
+/// node's view still has open is not refused at once: its sender saw that epoch end on L1 before
+/// this node's watcher did, so the check is made again each time the view moves, until it passes
+/// or the grace runs out. In a healthy network a prover that quotes the moment an epoch ends is
+/// therefore answered `201`, a little later, instead of `epoch_not_complete`.
+async fn take_when_seen(
+    state: &AppState,
+    signed: SignedEpochProofQuote,
+    config: RollupConfig,
+    received_at: Instant,
+) -> Result<Accepted, ApiError> {
+    let mut changes = state.view.subscribe();
+    let grace = lag_grace(state);
+    loop {
+        changes.borrow_and_update();
+        match take_signed(state, signed, config).await {
+            Err(error) if error.body().code == "epoch_not_complete" && view_behind(state, &signed, &config) => {
+                let Some(left) = grace.checked_sub(received_at.elapsed()) else { return Err(error) };
+                // Woken by the next view change; the poll interval bounds a wait whose wake-up
+                // was missed.
+                let _ = tokio::time::timeout(left.min(state.poll_interval()), changes.changed()).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the epoch of `signed` is the one the node's view still has open (so the view may
+/// catch up with the sender's), rather than one further ahead.
+fn view_behind(state: &AppState, signed: &SignedEpochProofQuote, config: &RollupConfig) -> bool {
+    let Some(cursor) = state.view.get().cursor else { return false };
+    let open = config.epoch_at_slot(config.slot_at(cursor.l1_timestamp));
+    signed.quote.epoch_number <= U256::from(open)
 }
 
 /// The rollup's parameters, or the answer when the L1 has not been reached yet.
@@ -114,6 +174,18 @@ async fn take_signed(
             "epoch_full",
             format!("epoch {epoch_number} already holds pending quotes from {} provers", state.config.quotes_per_epoch),
         )),
+        // The watcher committed a claim, proof or prune after the view intake checked was taken.
+        Some(InsertOutcome::EpochClosed(why)) => match state.store.quote(id).await {
+            Ok(Some(_)) => Ok(Accepted::Known(id)),
+            Ok(None) => Err(match why {
+                EpochClosed::Claimed => {
+                    unprocessable("epoch_already_claimed", format!("epoch {epoch_number} is already claimed"))
+                }
+                EpochClosed::Proven => epoch_proven(epoch_number),
+                EpochClosed::Pruned => epoch_pruned(epoch_number),
+            }),
+            Err(e) => Err(database_unavailable(&e)),
+        },
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unavailable",
@@ -151,10 +223,10 @@ async fn check_against_view(
             .ok_or_else(|| unprocessable("epoch_not_found", format!("epoch {epoch_number} has no blocks on L1")))?,
     };
     if epoch.proven {
-        return Err(unprocessable("epoch_proven", format!("epoch {epoch_number} is already proven")));
+        return Err(epoch_proven(epoch_number));
     }
     if epoch.pruned {
-        return Err(unprocessable("epoch_pruned", format!("epoch {epoch_number} was pruned")));
+        return Err(epoch_pruned(epoch_number));
     }
     if let Some(claim) = &view.open_claim
         && claim.epoch == epoch_number

@@ -138,6 +138,33 @@ struct CodeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+/// How a quote reached the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuoteSource {
+    /// `POST /epoch-proof-quotes`.
+    Http,
+    /// The gossip network.
+    Gossip,
+}
+
+impl QuoteSource {
+    /// Every source, for pre-created metric labels.
+    pub const ALL: [Self; 2] = [Self::Http, Self::Gossip];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Gossip => "gossip",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabel {
     verdict: &'static str,
     code: String,
@@ -148,7 +175,7 @@ struct VerdictLabel {
 pub struct Metrics {
     registry: SharedRegistry,
     http: HttpMetrics,
-    accepted: Counter,
+    accepted: Family<SourceLabel, Counter>,
     rejected: Family<CodeLabel, Counter>,
     l1_head: Gauge,
     l1_processed: Gauge,
@@ -169,9 +196,12 @@ impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("coordination_node");
         let http = HttpMetrics::register(&mut registry);
-        let accepted = Counter::default();
+        let accepted = Family::<SourceLabel, Counter>::default();
+        for source in QuoteSource::ALL {
+            let _ = accepted.get_or_create(&SourceLabel { source: source.as_str() });
+        }
         let rejected = Family::<CodeLabel, Counter>::default();
-        registry.register("quotes_accepted", "Quotes validated and stored", accepted.clone());
+        registry.register("quotes_accepted", "Quotes validated and stored, by source (http, gossip)", accepted.clone());
         registry.register("quotes_rejected", "Quotes refused, by code", rejected.clone());
         let [l1_head, l1_processed, watcher_lag, watcher_leader, database_up] =
             std::array::from_fn(|_| Gauge::default());
@@ -265,8 +295,8 @@ impl Metrics {
         self.p2p_published.inc();
     }
 
-    fn accepted(&self) {
-        self.accepted.inc();
+    fn accepted(&self, source: QuoteSource) {
+        self.accepted.get_or_create(&SourceLabel { source: source.as_str() }).inc();
     }
 
     fn rejected(&self, code: &str) {
@@ -436,7 +466,7 @@ async fn follow_l1(state: AppState) {
         state.config.watch_batch_blocks,
     );
     let status = state.watcher_tx.as_ref().clone();
-    watcher::run(watcher, interval, status).await;
+    watcher::run(watcher, interval, status, state.view.clone()).await;
 }
 
 /// Why [`spawn`] could not start a node.

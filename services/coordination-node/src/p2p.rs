@@ -1,7 +1,7 @@
 //! The node on the quote gossip network: every gossiped quote goes through the same intake as an
 //! HTTP submission before it is stored or forwarded, and a quote taken over HTTP is published.
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc};
 
 use epoch_quote::SignedEpochProofQuote;
 use quote_gossip::{GossipHandle, GossipQuote, Inbound, Published, Verdict};
@@ -11,11 +11,6 @@ use crate::{AppState, intake};
 
 /// Gossiped quotes validated at once.
 const VALIDATION_CONCURRENCY: usize = 256;
-
-/// How long a quote for the epoch the node still sees as open is re-checked before it is
-/// dropped (the sender saw the epoch end on L1 before this node's watcher did): at least this,
-/// and at least three L1 polls (the watcher's and the view's).
-const LAG_GRACE: Duration = Duration::from_secs(4);
 
 /// Codes for which the sender is at fault whatever the state of L1: the message is rejected and
 /// the peer that forwarded it loses score (an honest node never forwards such a quote).
@@ -68,8 +63,9 @@ async fn judge(state: &AppState, message: &Inbound) -> (Verdict, Cow<'static, st
         Err(error) => return (Verdict::Reject, error.code().into()),
     };
     loop {
-        match intake::take_gossiped(state, quote).await {
+        match intake::take_gossiped(state, quote, message.received_at).await {
             Ok(intake::Accepted::Stored(id)) => {
+                state.metrics.accepted(crate::QuoteSource::Gossip);
                 tracing::info!(%id, peer = %message.source, elapsed_ms = message.received_at.elapsed().as_millis() as u64, "gossiped quote stored");
                 return (Verdict::Accept, "accepted".into());
             }
@@ -77,28 +73,15 @@ async fn judge(state: &AppState, message: &Inbound) -> (Verdict, Cow<'static, st
             Ok(intake::Accepted::Known(_)) => return (Verdict::Ignore, "known".into()),
             Err(error) => {
                 let code = error.body().code.clone();
-                let grace = LAG_GRACE.max(state.poll_interval() * 3);
-                if may_catch_up(state, &quote, &code) && message.received_at.elapsed() < grace {
+                // The node cannot check now (epoch_not_complete already waited for the view).
+                let unavailable = matches!(code.as_ref(), "chain_view_unavailable" | "database_unavailable");
+                if unavailable && message.received_at.elapsed() < intake::lag_grace(state) {
                     tokio::time::sleep(state.poll_interval()).await;
                     continue;
                 }
                 return (verdict_for(&code), code);
             }
         }
-    }
-}
-
-/// Whether a refusal may turn into acceptance once this node's view of L1 catches up: the epoch
-/// has not ended in the view but is the one open now, or the view is not ready.
-fn may_catch_up(state: &AppState, quote: &GossipQuote, code: &str) -> bool {
-    match code {
-        "chain_view_unavailable" | "database_unavailable" => true,
-        "epoch_not_complete" => {
-            let (Some(config), Some(cursor)) = (state.rollup_config(), state.view.get().cursor) else { return true };
-            let open = config.epoch_at_slot(config.slot_at(cursor.l1_timestamp));
-            quote.signed.quote.epoch_number <= epoch_quote::U256::from(open)
-        }
-        _ => false,
     }
 }
 

@@ -116,6 +116,20 @@ pub enum InsertOutcome {
     AlreadyStored,
     /// The epoch already holds the most pending quotes the node keeps for one epoch.
     EpochFull,
+    /// The watcher has committed that the epoch takes no more quotes (checked inside the insert's
+    /// transaction, so nothing committed before it is missed).
+    EpochClosed(EpochClosed),
+}
+
+/// Why an epoch takes no more quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochClosed {
+    /// Another quote was claimed for it.
+    Claimed,
+    /// It was proven.
+    Proven,
+    /// It was pruned.
+    Pruned,
 }
 
 /// An epoch with blocks, as the node saw it on L1.
@@ -232,6 +246,49 @@ pub struct EventRecord {
     pub data: String,
 }
 
+/// Orders the caller's transaction with every other write that appends events (quote inserts,
+/// watcher steps, reorg rollbacks): with PostgreSQL the events table is locked until the
+/// transaction ends, so the caller sees everything such a write committed before it, on this
+/// replica or another. SQLite runs one transaction at a time anyway.
+async fn lock_events(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The epochs among `epochs` that take no more quotes, as committed so far.
+async fn closed_epochs(
+    tx: &mut sqlx::AnyConnection,
+    epochs: &std::collections::BTreeSet<i64>,
+) -> Result<std::collections::HashMap<i64, EpochClosed>, StoreError> {
+    let mut closed = std::collections::HashMap::new();
+    let mut sql = String::from("SELECT epoch FROM claims WHERE outcome = 'open' AND epoch IN (");
+    push_placeholders(&mut sql, 1, epochs.len(), 1);
+    sql.push(')');
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for epoch in epochs {
+        query = query.bind(*epoch);
+    }
+    for row in query.fetch_all(&mut *tx).await? {
+        closed.insert(row.try_get::<i64, _>(0)?, EpochClosed::Claimed);
+    }
+    let mut sql = String::from(
+        "SELECT epoch, proven_at_l1, pruned_at_l1 FROM epochs WHERE (proven_at_l1 <> 0 OR pruned_at_l1 <> 0) AND epoch IN (",
+    );
+    push_placeholders(&mut sql, 1, epochs.len(), 1);
+    sql.push(')');
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for epoch in epochs {
+        query = query.bind(*epoch);
+    }
+    for row in query.fetch_all(&mut *tx).await? {
+        let why = if row.try_get::<i64, _>(1)? != 0 { EpochClosed::Proven } else { EpochClosed::Pruned };
+        closed.insert(row.try_get::<i64, _>(0)?, why);
+    }
+    Ok(closed)
+}
+
 /// Appends events in the caller's transaction. With PostgreSQL the table is locked until the
 /// transaction ends, so events commit in the order of their sequence numbers and a reader that
 /// has seen `seq` never later finds a smaller one appear.
@@ -244,9 +301,7 @@ async fn append_events(
     if events.is_empty() {
         return Ok(());
     }
-    if backend == Backend::Postgres {
-        sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-    }
+    lock_events(tx, backend).await?;
     for chunk in events.chunks(300) {
         let mut sql = String::from("INSERT INTO events (kind, data, created_at_ms) VALUES ");
         for (n, _) in chunk.iter().enumerate() {
@@ -440,9 +495,14 @@ impl Store {
         }
         let key = |q: &SignedEpochProofQuote| (q.quote.prover.to_string(), int(q.quote.epoch_number.saturating_to()));
         let mut tx = self.pool.begin().await?;
+        lock_events(&mut tx, self.backend).await?;
+
+        // Epochs the watcher has closed: intake checked a snapshot of the view, which may be older
+        // than the watcher's last commit.
+        let epochs: std::collections::BTreeSet<i64> = quotes.iter().map(|(_, q)| key(q).1).collect();
+        let closed = closed_epochs(&mut tx, &epochs).await?;
 
         // What is pending already, for the epochs and provers of the batch.
-        let epochs: std::collections::BTreeSet<i64> = quotes.iter().map(|(_, q)| key(q).1).collect();
         let mut sql = String::from("SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' AND epoch IN (");
         push_placeholders(&mut sql, 1, epochs.len(), 1);
         sql.push_str(") GROUP BY epoch");
@@ -482,6 +542,10 @@ impl Store {
                 continue;
             }
             let pair = key(quote);
+            if let Some(why) = closed.get(&pair.1) {
+                outcomes[n] = Some(InsertOutcome::EpochClosed(*why));
+                continue;
+            }
             if !has_pending.contains(&pair) {
                 let count = pending.entry(pair.1).or_insert(0);
                 if *count >= i64::from(per_epoch_cap) {
@@ -854,6 +918,7 @@ impl Store {
     /// Applies one watcher step and moves the cursor, atomically.
     pub async fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        lock_events(&mut tx, self.backend).await?;
         let now = now_ms();
         let mut events = Vec::new();
         for event in &update.events {
@@ -1132,6 +1197,7 @@ impl Store {
         let f = int(fork.l1_block);
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        lock_events(&mut tx, self.backend).await?;
         let touched: Vec<i64> = sqlx::query(
             "SELECT DISTINCT epoch FROM l2_blocks WHERE l1_block > $1 OR pruned_at_l1 > $1 \
              UNION SELECT epoch FROM epochs WHERE proven_at_l1 > $1 OR pruned_at_l1 > $1",

@@ -2,11 +2,7 @@
 //! open claim and provers' deposits. Reloaded from the database whenever the watcher (on this
 //! replica or another) moves the cursor, so validating a quote reads no table but `quotes`.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, U256};
 
@@ -25,28 +21,41 @@ pub struct ChainView {
     pub deposits: HashMap<Address, U256>,
 }
 
-/// The current snapshot, shared by the request handlers.
-#[derive(Debug, Default)]
+/// The current snapshot, shared by the request handlers. Every change is published on a watch
+/// channel, so a request waiting for the view to catch up with L1 wakes as soon as it does.
+#[derive(Debug)]
 pub struct ViewCache {
-    current: RwLock<Arc<ChainView>>,
+    current: tokio::sync::watch::Sender<Arc<ChainView>>,
+}
+
+impl Default for ViewCache {
+    fn default() -> Self {
+        Self { current: tokio::sync::watch::Sender::new(Arc::new(ChainView::default())) }
+    }
 }
 
 impl ViewCache {
     /// The current snapshot.
     pub fn get(&self) -> Arc<ChainView> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current.borrow().clone()
+    }
+
+    /// A receiver that wakes on every change of the snapshot.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<ChainView>> {
+        self.current.subscribe()
     }
 
     fn set(&self, view: ChainView) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+        self.current.send_replace(Arc::new(view));
     }
 
     /// Remembers a deposit read on demand for a prover the watcher has not seen.
     pub fn note_deposit(&self, prover: Address, deposit: U256) {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let mut view = current.as_ref().clone();
-        view.deposits.insert(prover, deposit);
-        *current = Arc::new(view);
+        self.current.send_modify(|current| {
+            let mut view = current.as_ref().clone();
+            view.deposits.insert(prover, deposit);
+            *current = Arc::new(view);
+        });
     }
 
     /// Reloads the snapshot if the stored cursor moved; returns whether it did.
@@ -60,7 +69,8 @@ impl ViewCache {
     }
 }
 
-/// Keeps `cache` current, checking the stored cursor every `interval`.
+/// Keeps `cache` current, checking the stored cursor every `interval` (what another replica's
+/// watcher wrote; this replica's watcher refreshes the view itself right after each commit).
 pub async fn keep_fresh(cache: Arc<ViewCache>, store: Store, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -288,7 +288,15 @@ impl Watcher {
 }
 
 /// Runs the watcher every `interval` until the task is dropped, logging failures and retrying.
-pub async fn run(mut watcher: Watcher, interval: Duration, status: tokio::sync::watch::Sender<WatcherStatus>) {
+/// After each committed step this replica's `view` is reloaded at once, so intake never
+/// validates against less than what this watcher has committed (another replica's view follows
+/// within its poll; the insert transaction re-checks the epoch either way).
+pub async fn run(
+    mut watcher: Watcher,
+    interval: Duration,
+    status: tokio::sync::watch::Sender<WatcherStatus>,
+    view: std::sync::Arc<crate::view::ViewCache>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -309,6 +317,9 @@ pub async fn run(mut watcher: Watcher, interval: Duration, status: tokio::sync::
         loop {
             match watcher.step().await {
                 Ok(outcome) => {
+                    if let Err(error) = view.refresh(&watcher.store).await {
+                        tracing::warn!(%error, "cannot reload the view of L1 after a watcher step");
+                    }
                     status.send_modify(|s| {
                         s.leader = true;
                         s.healthy = true;

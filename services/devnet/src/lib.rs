@@ -3,6 +3,8 @@
 
 mod timeline;
 
+pub use timeline::{ProverTally, Tally};
+
 use std::{fmt::Write as _, net::SocketAddr, path::PathBuf};
 
 use clap::Parser as _;
@@ -67,12 +69,24 @@ pub struct DevnetConfig {
     #[arg(long, env = "DEVNET_WRITE_DEPLOYMENT")]
     pub write_deployment: Option<PathBuf>,
     /// Quotes travel over P2P gossip: the node joins the gossip network and the provers gossip
-    /// their quotes to it, with no node URL.
-    #[arg(long, env = "DEVNET_P2P", default_value_t = false, action = clap::ArgAction::Set)]
+    /// their quotes to it, with no node URL (`--p2p` alone means `--p2p true`).
+    #[arg(
+        long,
+        env = "DEVNET_P2P",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub p2p: bool,
     /// Loopback port of the node's gossip listener in P2P mode (0: any free port).
     #[arg(long, env = "DEVNET_P2P_PORT", default_value_t = 40400)]
     pub p2p_port: u16,
+    /// How long the proposer collects quotes after an epoch's claim window opens before it
+    /// claims the cheapest, in milliseconds (long enough for a quote signed by hand with
+    /// `quote-tool --next` to take part).
+    #[arg(long, env = "DEVNET_PROPOSER_COLLECT_MS", default_value_t = 3000)]
+    pub proposer_collect_ms: u64,
 }
 
 impl Default for DevnetConfig {
@@ -84,6 +98,8 @@ impl Default for DevnetConfig {
 /// A devnet account and the role it plays.
 #[derive(Clone, Debug)]
 pub struct Account {
+    /// Its short name in the timeline (`prover A`).
+    pub name: &'static str,
     /// What the account is for.
     pub role: &'static str,
     /// Its key (a well-known anvil development key: never use it elsewhere).
@@ -97,13 +113,13 @@ impl Account {
     }
 }
 
-/// Anvil dev-key index and role of each devnet account. Key 0 deploys and mints.
-const ROLES: [(usize, &str); 5] = [
-    (0, "deployer"),
-    (1, "prover A (quote service pricing)"),
-    (2, "prover B (fixed 400 bps)"),
-    (3, "proposer"),
-    (4, "spare (scripts, curl examples)"),
+/// Anvil dev-key index, name and role of each devnet account. Key 0 deploys and mints.
+const ROLES: [(usize, &str, &str); 5] = [
+    (0, "deployer", "deployer"),
+    (1, "prover A", "prover A (quote service pricing)"),
+    (2, "prover B", "prover B (fixed 400 bps)"),
+    (3, "proposer", "proposer"),
+    (4, "spare", "spare (scripts, curl examples)"),
 ];
 
 /// A running devnet. Dropping it stops the L1.
@@ -125,6 +141,18 @@ pub struct Devnet {
     _data: tempfile::TempDir,
     stop: tokio::sync::watch::Sender<bool>,
     services: Vec<tokio::task::JoinHandle<()>>,
+    timeline: tokio::task::JoinHandle<()>,
+    tally: timeline::SharedTally,
+    names: timeline::Names,
+}
+
+/// What a stopped devnet leaves behind.
+#[derive(Clone, Debug)]
+pub struct Stopped {
+    /// What happened while it ran.
+    pub tally: Tally,
+    /// The same, as printed on stop (accounts named by their role).
+    pub summary: String,
 }
 
 /// Why the devnet could not start.
@@ -160,7 +188,8 @@ impl Devnet {
         })
         .await?;
         let accounts: Vec<Account> =
-            ROLES.iter().map(|&(index, role)| Account { role, key: Anvil::dev_key(index) }).collect();
+            ROLES.iter().map(|&(index, name, role)| Account { name, role, key: Anvil::dev_key(index) }).collect();
+        let names = timeline::Names::new(accounts.iter().map(|a| (a.address(), a.name)));
         let deployer = anvil.wallet_provider(&accounts[0].key);
         let params = DeployParams {
             slot_duration: config.slot_duration,
@@ -232,7 +261,9 @@ impl Devnet {
         })
         .await?;
         services.push(task);
-        services.push(tokio::spawn(timeline::print(events, wait_for_stop(stopped.clone()))));
+        let tally = timeline::SharedTally::default();
+        let timeline =
+            tokio::spawn(timeline::print(events, names.clone(), tally.clone(), wait_for_stop(stopped.clone())));
 
         // Two provers with different pricing: A asks the quote service, B quotes a fixed fee.
         let node_url = format!("http://{node}/");
@@ -293,19 +324,44 @@ impl Devnet {
             node_url,
             "--polling-interval-ms".into(),
             "500".into(),
+            "--collect-ms".into(),
+            config.proposer_collect_ms.to_string(),
         ]);
         let proposer = proposer::start(&proposer_config).await.map_err(|e| service_error("proposer")(&e))?;
         services.push(tokio::spawn(proposer::run(proposer, interval, wait_for_stop(stopped.clone()))));
 
-        Ok(Self { anvil, deployment, rollup, accounts, quote_service, node, node_p2p, _data: data, stop, services })
+        Ok(Self {
+            anvil,
+            deployment,
+            rollup,
+            accounts,
+            quote_service,
+            node,
+            node_p2p,
+            _data: data,
+            stop,
+            services,
+            timeline,
+            tally,
+            names,
+        })
     }
 
-    /// Stops the services (finishing requests in flight), then the L1.
-    pub async fn stop(self) {
+    /// What the timeline has added up so far.
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops the services (finishing requests in flight), then the L1; returns the final tally
+    /// (every event the node committed before it stopped) and its printed form.
+    pub async fn stop(self) -> Stopped {
         let _ = self.stop.send(true);
         for service in self.services {
             let _ = service.await;
         }
+        let _ = self.timeline.await;
+        let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Stopped { summary: tally.render(&self.names), tally }
     }
 
     /// Where everything is, for people.

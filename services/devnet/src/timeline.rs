@@ -1,83 +1,259 @@
-//! A readable timeline of what happens on the devnet, from the coordination node's events:
-//! epoch complete → quotes → claimed → proven and paid (or slashed).
+//! A readable timeline of what happens on the devnet, from the coordination node's events, in
+//! the order the node committed them: epoch complete → quotes → claimed (and who was outbid) →
+//! proven and paid, or slashed. Addresses carry the role the devnet gave them. The same events
+//! are added up into a [`Tally`], printed when the devnet stops.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write as _,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use coordination_node::store::Store;
+use alloy::primitives::{Address, U256};
+use coordination_node::store::{EventRecord, Store};
 use serde_json::Value;
 
-fn short(address: &Value) -> String {
-    let text = address.as_str().unwrap_or("?");
-    if text.len() > 10 { format!("{}…{}", &text[..6], &text[text.len() - 4..]) } else { text.to_owned() }
+/// What happened on the devnet so far, added up from the node's events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Epochs that ended with blocks.
+    pub epochs_completed: u64,
+    /// Epochs claimed.
+    pub epochs_claimed: u64,
+    /// Epochs proven.
+    pub epochs_proven: u64,
+    /// Epochs pruned.
+    pub epochs_pruned: u64,
+    /// Quotes the node accepted.
+    pub quotes_accepted: u64,
+    /// Per prover: claims won, fees paid for proven epochs, bonds slashed.
+    pub provers: BTreeMap<Address, ProverTally>,
 }
 
-fn amount(value: &Value) -> String {
-    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+/// One prover's figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProverTally {
+    /// Claims naming its quote.
+    pub won: u64,
+    /// Epochs it proved (of those it won).
+    pub proven: u64,
+    /// Paid for them: `totalFees × basisPointFee / 10000` each.
+    pub paid: U256,
+    /// Bonds it lost.
+    pub slashed: U256,
 }
 
-/// Prints each event of the node as a timeline line until `stop` resolves.
-pub(crate) async fn print(store: Store, stop: impl std::future::Future<Output = ()>) {
-    tokio::pin!(stop);
-    let mut last = 0;
-    let mut fees: HashMap<u64, u128> = HashMap::new();
-    let mut claims: HashMap<u64, (String, u64)> = HashMap::new();
-    let mut ticker = tokio::time::interval(Duration::from_millis(300));
-    loop {
-        tokio::select! {
-            () = &mut stop => return,
-            _ = ticker.tick() => {}
+/// The shared tally, read by the devnet when it stops.
+pub(crate) type SharedTally = Arc<Mutex<Tally>>;
+
+/// Names the devnet's accounts in the timeline.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Names(HashMap<Address, &'static str>);
+
+impl Names {
+    pub(crate) fn new(names: impl IntoIterator<Item = (Address, &'static str)>) -> Self {
+        Self(names.into_iter().collect())
+    }
+
+    /// `prover A (0x7099…79C8)`, or the short address alone for an account it does not know.
+    pub(crate) fn of(&self, address: Address) -> String {
+        let text = address.to_string();
+        let short = format!("{}…{}", &text[..6], &text[text.len() - 4..]);
+        match self.0.get(&address) {
+            Some(name) => format!("{name} ({short})"),
+            None => short,
         }
-        let Ok(events) = store.events_after(last, 200).await else { continue };
+    }
+}
+
+impl Tally {
+    /// The summary printed when the devnet stops.
+    pub(crate) fn render(&self, names: &Names) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Summary: {} epochs complete, {} claimed, {} proven, {} pruned; {} quotes accepted",
+            self.epochs_completed, self.epochs_claimed, self.epochs_proven, self.epochs_pruned, self.quotes_accepted
+        );
+        if self.provers.is_empty() {
+            let _ = writeln!(out, "  no claim yet");
+        }
+        for (prover, t) in &self.provers {
+            let _ = writeln!(
+                out,
+                "  {}: won {}, proved {}, paid {}, bonds slashed {}",
+                names.of(*prover),
+                t.won,
+                t.proven,
+                t.paid,
+                t.slashed
+            );
+        }
+        out
+    }
+}
+
+/// A quote seen for an epoch not yet claimed.
+#[derive(Clone, Debug)]
+struct Seen {
+    id: String,
+    prover: Address,
+    fee: u64,
+}
+
+/// A claim seen, until its epoch is decided.
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    prover: Address,
+    fee: u64,
+    bond: U256,
+}
+
+/// Turns events into timeline lines, keeping the tally.
+struct Timeline {
+    names: Names,
+    tally: SharedTally,
+    fees: HashMap<u64, U256>,
+    quotes: HashMap<u64, Vec<Seen>>,
+    claims: HashMap<u64, Claim>,
+}
+
+fn number(value: &Value) -> u64 {
+    value.as_u64().or_else(|| value.as_str().and_then(|e| e.parse().ok())).unwrap_or(0)
+}
+
+fn amount(value: &Value) -> U256 {
+    value.as_str().and_then(|s| s.parse().ok()).or_else(|| value.as_u64().map(U256::from)).unwrap_or_default()
+}
+
+fn address(value: &Value) -> Address {
+    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
+}
+
+impl Timeline {
+    /// The lines for one event (none for events the timeline does not show).
+    fn lines(&mut self, event: &EventRecord) -> Vec<String> {
+        let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+        let epoch = number(&data["epoch"]);
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        match event.kind.as_str() {
+            "epoch_completed" => {
+                tally.epochs_completed += 1;
+                let fees = amount(&data["totalFees"]);
+                self.fees.insert(epoch, fees);
+                vec![format!(
+                    "epoch {epoch} complete: blocks {}..={} ({} blocks), {} txs, fees {fees}",
+                    data["initBlock"], data["finalBlock"], data["blockCount"], data["txCount"],
+                )]
+            }
+            "quote_accepted" => {
+                tally.quotes_accepted += 1;
+                let prover = address(&data["prover"]);
+                let fee = number(&data["basisPointFee"]);
+                let seen = self.quotes.entry(epoch).or_default();
+                // A newer quote of the same prover supersedes its older one.
+                seen.retain(|q| q.prover != prover);
+                seen.push(Seen { id: data["id"].as_str().unwrap_or_default().to_owned(), prover, fee });
+                vec![format!(
+                    "  quote for epoch {epoch} from {}: fee {fee} bps, bond {}",
+                    self.names.of(prover),
+                    amount(&data["bondAmount"])
+                )]
+            }
+            "claim_seen" => {
+                tally.epochs_claimed += 1;
+                let claim = Claim {
+                    prover: address(&data["bondProvider"]),
+                    fee: number(&data["basisPointFee"]),
+                    bond: amount(&data["bondAmount"]),
+                };
+                tally.provers.entry(claim.prover).or_default().won += 1;
+                self.claims.insert(epoch, claim);
+                let mut lines = vec![format!(
+                    "  epoch {epoch} claimed by {} with the quote of {} ({} bps, bond {}) at slot {}",
+                    self.names.of(address(&data["proposer"])),
+                    self.names.of(claim.prover),
+                    claim.fee,
+                    claim.bond,
+                    data["claimedAtSlot"]
+                )];
+                let winner = data["quoteId"].as_str().unwrap_or_default();
+                for lost in self.quotes.remove(&epoch).unwrap_or_default().iter().filter(|q| q.id != winner) {
+                    lines.push(format!("    outbid: {} at {} bps", self.names.of(lost.prover), lost.fee));
+                }
+                lines
+            }
+            "proof_seen" => {
+                tally.epochs_proven += 1;
+                self.quotes.remove(&epoch);
+                match self.claims.remove(&epoch) {
+                    Some(claim) => {
+                        let paid = self.fees.get(&epoch).copied().unwrap_or_default() * U256::from(claim.fee)
+                            / U256::from(10_000);
+                        let prover = tally.provers.entry(claim.prover).or_default();
+                        prover.proven += 1;
+                        prover.paid += paid;
+                        vec![format!(
+                            "  epoch {epoch} proven by {} (L1 block {}): paid {paid}, bond returned",
+                            self.names.of(claim.prover),
+                            data["l1Block"]
+                        )]
+                    }
+                    None => vec![format!("  epoch {epoch} proven (L1 block {}), unclaimed", data["l1Block"])],
+                }
+            }
+            "bond_slashed" => match self.claims.remove(&epoch) {
+                Some(claim) => {
+                    tally.provers.entry(claim.prover).or_default().slashed += claim.bond;
+                    vec![format!(
+                        "  epoch {epoch} not proven in time: bond {} of {} slashed",
+                        claim.bond,
+                        self.names.of(claim.prover)
+                    )]
+                }
+                None => vec![format!("  epoch {epoch} not proven in time: bond slashed")],
+            },
+            "epoch_pruned" => {
+                tally.epochs_pruned += 1;
+                self.quotes.remove(&epoch);
+                vec![format!("  epoch {epoch} pruned")]
+            }
+            "chain_reorg" => vec![format!("L1 reorg: view rolled back to L1 block {}", data["forkL1Block"])],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Prints each event of the node as timeline lines until `stop` resolves, then prints what is
+/// left, so the tally is complete when it returns.
+pub(crate) async fn print(store: Store, names: Names, tally: SharedTally, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut timeline = Timeline { names, tally, fees: HashMap::new(), quotes: HashMap::new(), claims: HashMap::new() };
+    let mut last = 0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            tokio::select! {
+                () = &mut stop => stopping = true,
+                _ = ticker.tick() => {}
+            }
+        }
+        let events = match store.events_after(last, 500).await {
+            Ok(events) => events,
+            Err(_) if stopping => return,
+            Err(_) => continue,
+        };
+        let done = events.len() < 500;
         for event in events {
             last = event.seq;
-            let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
-            let epoch =
-                data["epoch"].as_u64().or_else(|| data["epoch"].as_str().and_then(|e| e.parse().ok())).unwrap_or(0);
-            let line = match event.kind.as_str() {
-                "epoch_completed" => {
-                    fees.insert(epoch, amount(&data["totalFees"]).parse().unwrap_or(0));
-                    format!(
-                        "epoch {epoch} complete: blocks {}..={} ({} blocks), {} txs, fees {}",
-                        data["initBlock"],
-                        data["finalBlock"],
-                        data["blockCount"],
-                        data["txCount"],
-                        amount(&data["totalFees"])
-                    )
-                }
-                "quote_accepted" => format!(
-                    "  quote for epoch {epoch} from {}: fee {} bps, bond {}",
-                    short(&data["prover"]),
-                    data["basisPointFee"],
-                    amount(&data["bondAmount"])
-                ),
-                "claim_seen" => {
-                    let bps = data["basisPointFee"].as_u64().unwrap_or(0);
-                    claims.insert(epoch, (short(&data["bondProvider"]), bps));
-                    format!(
-                        "  epoch {epoch} claimed by {} with the quote of {} ({bps} bps, bond {}) at slot {}",
-                        short(&data["proposer"]),
-                        short(&data["bondProvider"]),
-                        amount(&data["bondAmount"]),
-                        data["claimedAtSlot"]
-                    )
-                }
-                "proof_seen" => match claims.get(&epoch) {
-                    Some((prover, bps)) => {
-                        let paid = fees.get(&epoch).copied().unwrap_or(0) * u128::from(*bps) / 10_000;
-                        format!(
-                            "  epoch {epoch} proven by {prover} (L1 block {}): paid {paid}, bond returned",
-                            data["l1Block"]
-                        )
-                    }
-                    None => format!("  epoch {epoch} proven (L1 block {}), unclaimed", data["l1Block"]),
-                },
-                "bond_slashed" => format!("  epoch {epoch} not proven in time: bond slashed"),
-                "epoch_pruned" => format!("  epoch {epoch} pruned"),
-                "chain_reorg" => format!("L1 reorg: view rolled back to L1 block {}", data["forkL1Block"]),
-                _ => continue,
-            };
-            println!("{line}");
+            for line in timeline.lines(&event) {
+                println!("{line}");
+            }
+        }
+        if stopping && done {
+            return;
         }
     }
 }

@@ -135,3 +135,124 @@ async fn in_p2p_mode_provers_with_no_node_url_win_and_prove_epochs() {
     assert_eq!(p2p_view["peers"].as_array().map(Vec::len), Some(2), "both provers connected: {p2p_view}");
     devnet.stop().await;
 }
+
+#[test]
+fn p2p_is_a_flag_that_also_takes_a_value() {
+    use clap::Parser;
+    for (args, expected) in [
+        (&["devnet"][..], false),
+        (&["devnet", "--p2p"][..], true),
+        (&["devnet", "--p2p", "true"][..], true),
+        (&["devnet", "--p2p", "false"][..], false),
+        (&["devnet", "--p2p", "--write-deployment", "x.json"][..], true),
+    ] {
+        assert_eq!(DevnetConfig::try_parse_from(args).expect("parses").p2p, expected, "{args:?}");
+    }
+}
+
+/// A few epochs of the whole loop over HTTP: no quote is refused in a healthy run (the node waits
+/// for its view when a prover quotes the moment an epoch ends), every epoch is won by the cheaper
+/// prover B, and the summary printed on stop adds up to what the node's API reports.
+#[tokio::test]
+async fn a_healthy_run_refuses_no_quote_and_its_summary_matches_the_api() {
+    let config = DevnetConfig {
+        l1_port: 0,
+        quote_service_port: 0,
+        node_port: 0,
+        slot_duration: 2,
+        epoch_duration: 2,
+        proposer_collect_ms: 1_000,
+        ..DevnetConfig::default()
+    };
+    let devnet = Devnet::start(&config).await.expect("devnet starts");
+    let node = format!("http://{}", devnet.node);
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(path).send().await.expect("node answers");
+            (response.status(), response.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    // Three epochs proven, and the tally equal to the API's figures at one moment.
+    let started = std::time::Instant::now();
+    let (tally, from_api) = loop {
+        assert!(started.elapsed() < std::time::Duration::from_secs(90), "three epochs proven within 90 s");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let tally = devnet.tally();
+        if tally.epochs_proven < 3 {
+            continue;
+        }
+        let from_api = api_tally(&node, &get).await;
+        if devnet.tally() == tally && from_api == tally {
+            break (tally, from_api);
+        }
+    };
+    assert_eq!(from_api, tally);
+    let prover_b = devnet.accounts[2].address();
+    let b = &tally.provers[&prover_b];
+    assert_eq!(b.won, tally.epochs_claimed, "the cheaper prover B won every epoch: {tally:?}");
+    assert!(b.paid > U256::ZERO);
+
+    let metrics = client.get(format!("{node}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let refused: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("coordination_node_quotes_rejected_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(refused.is_empty(), "no quote refused in a healthy run: {refused:?}");
+
+    let stopped = devnet.stop().await;
+    assert!(stopped.tally.epochs_proven >= tally.epochs_proven);
+    assert!(stopped.summary.contains("prover B (0x"), "{}", stopped.summary);
+    assert!(stopped.summary.contains(&format!("won {}", stopped.tally.provers[&prover_b].won)), "{}", stopped.summary);
+}
+
+/// The devnet's figures as the node's API reports them.
+async fn api_tally<F, Fut>(node: &str, get: &F) -> devnet::Tally
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = (reqwest::StatusCode, serde_json::Value)>,
+{
+    let mut tally = devnet::Tally::default();
+    let (_, claims) = get(format!("{node}/claims?limit=500")).await;
+    for claim in claims["claims"].as_array().expect("claims") {
+        let prover: alloy::primitives::Address =
+            claim["bondProvider"].as_str().expect("prover").parse().expect("address");
+        let entry = tally.provers.entry(prover).or_default();
+        entry.won += 1;
+        tally.epochs_claimed += 1;
+        match claim["outcome"].as_str() {
+            Some("proven") => {
+                let (_, epoch) = get(format!("{node}/epochs/{}", claim["epoch"])).await;
+                let fees: U256 = epoch["totalFees"].as_str().expect("fees").parse().expect("number");
+                let bps = U256::from(claim["basisPointFee"].as_u64().expect("fee"));
+                entry.proven += 1;
+                entry.paid += fees * bps / U256::from(10_000);
+            }
+            Some("slashed") => {
+                entry.slashed += claim["bondAmount"].as_str().expect("bond").parse::<U256>().expect("number");
+            }
+            _ => {}
+        }
+    }
+    for epoch in 0.. {
+        let (status, view) = get(format!("{node}/epochs/{epoch}")).await;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            break;
+        }
+        match view["state"].as_str() {
+            Some("open") => break,
+            Some("proven") => tally.epochs_proven += 1,
+            Some("pruned") => tally.epochs_pruned += 1,
+            _ => {}
+        }
+        tally.epochs_completed += 1;
+    }
+    let mut accepted = 0;
+    for epoch in 0..tally.epochs_completed + 1 {
+        let (_, page) = get(format!("{node}/epoch-proof-quotes?epoch={epoch}&status=all&limit=500")).await;
+        accepted += page["quotes"].as_array().map_or(0, Vec::len) as u64;
+    }
+    tally.quotes_accepted = accepted;
+    tally
+}

@@ -2,7 +2,10 @@
 //! and in each claim window asks the coordination node for the epoch's quotes, drops those that
 //! would fail on L1 (simulated with `eth_call`), and claims the cheapest.
 
-use std::time::Duration;
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
 use epoch_quote::SignedEpochProofQuote;
@@ -14,6 +17,22 @@ pub enum ProposerError {
     /// The L1 failed.
     #[error(transparent)]
     L1(#[from] L1Error),
+}
+
+/// Why the coordination node gave no quote list (this is not "no quotes yet").
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The node could not be reached, or its answer could not be read.
+    #[error("cannot reach the coordination node: {0}")]
+    Unreachable(#[from] reqwest::Error),
+    /// The node answered with an error.
+    #[error("the coordination node answered {status}: {body}")]
+    Failed {
+        /// HTTP status.
+        status: u16,
+        /// Its body.
+        body: String,
+    },
 }
 
 /// Makes up the transactions and fees of devnet blocks.
@@ -55,6 +74,9 @@ pub struct Proposer {
     node: reqwest::Url,
     client: reqwest::Client,
     blocks: BlockGenerator,
+    collect: Duration,
+    /// The epoch whose claim window this proposer is collecting quotes in, and since when.
+    collecting: std::sync::Arc<Mutex<Option<(u64, Instant)>>>,
 }
 
 impl Proposer {
@@ -68,7 +90,44 @@ impl Proposer {
         blocks: BlockGenerator,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        Ok(Self { rollup, config, address, node, client, blocks })
+        Ok(Self {
+            rollup,
+            config,
+            address,
+            node,
+            client,
+            blocks,
+            collect: Duration::ZERO,
+            collecting: Default::default(),
+        })
+    }
+
+    /// Collects quotes for `collect` after it first sees an epoch's claim window open before
+    /// claiming the cheapest, so a quote that arrives a moment after another still competes.
+    /// The wait ends early in the window's last slot, so the claim still lands inside it.
+    pub fn collecting_for(mut self, collect: Duration) -> Self {
+        self.collect = collect;
+        self
+    }
+
+    /// Whether the quotes of `epoch` have been collected long enough to claim at `slot`.
+    fn collected(&self, epoch: u64, slot: u64, last_slot: u64) -> bool {
+        let mut collecting = self.collecting.lock().unwrap_or_else(|e| e.into_inner());
+        let since = match *collecting {
+            Some((e, since)) if e == epoch => since,
+            _ => {
+                let now = Instant::now();
+                *collecting = Some((epoch, now));
+                tracing::info!(
+                    epoch,
+                    slot,
+                    collect_ms = self.collect.as_millis() as u64,
+                    "claim window open; collecting quotes"
+                );
+                now
+            }
+        };
+        since.elapsed() >= self.collect || slot >= last_slot
     }
 
     /// Proposes this slot's block if it may and has not, then claims if a claim window is open.
@@ -112,7 +171,16 @@ impl Proposer {
         if self.rollup.proof_claim().await?.is_some_and(|c| c.epoch_number == epoch) {
             return Ok(None);
         }
-        let quotes = self.quotes(epoch).await;
+        if !self.collected(epoch, slot, last) {
+            return Ok(None);
+        }
+        let quotes = match self.quotes(epoch).await {
+            Ok(quotes) => quotes,
+            Err(error) => {
+                tracing::warn!(epoch, slot, %error, "no quote list from the coordination node; trying again");
+                return Ok(None);
+            }
+        };
         if quotes.is_empty() {
             tracing::info!(epoch, slot, "no quote for the epoch yet; trying again");
             return Ok(None);
@@ -121,8 +189,13 @@ impl Proposer {
         let mut winner = None;
         for quote in &quotes {
             let id = quote.id(&domain);
-            if let Some((_, best)) = &winner {
-                tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee, winner = %best, "lost: a cheaper valid quote exists");
+            if let Some((best, best_id)) = &winner {
+                let best: &&SignedEpochProofQuote = best;
+                tracing::info!(
+                    epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee,
+                    winner = %best_id, winner_fee_bps = best.quote.basis_point_fee,
+                    "lost: outbid by a cheaper (or earlier, at the same fee) valid quote"
+                );
                 continue;
             }
             match self.rollup.simulate_claim(quote).await {
@@ -148,20 +221,22 @@ impl Proposer {
         }
     }
 
-    /// The node's claimable quotes for `epoch`, best first (none when the node cannot be asked).
-    async fn quotes(&self, epoch: u64) -> Vec<SignedEpochProofQuote> {
-        let Ok(url) = self.node.join(&format!("epoch-proof-quotes?epoch={epoch}")) else { return Vec::new() };
-        let page: serde_json::Value = match self.client.get(url).send().await {
-            Ok(r) => r.json().await.unwrap_or_default(),
-            Err(error) => {
-                tracing::warn!(%error, "cannot reach the coordination node");
-                return Vec::new();
-            }
-        };
-        page["quotes"]
-            .as_array()
-            .map(|qs| qs.iter().filter_map(|q| serde_json::from_value(q.clone()).ok()).collect())
-            .unwrap_or_default()
+    /// The node's claimable quotes for `epoch`, best first.
+    async fn quotes(&self, epoch: u64) -> Result<Vec<SignedEpochProofQuote>, NodeError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            quotes: Vec<SignedEpochProofQuote>,
+        }
+        let url = self
+            .node
+            .join(&format!("epoch-proof-quotes?epoch={epoch}"))
+            .map_err(|e| NodeError::Failed { status: 0, body: e.to_string() })?;
+        let response = self.client.get(url).send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(NodeError::Failed { status: status.as_u16(), body: response.text().await.unwrap_or_default() });
+        }
+        Ok(response.json::<Page>().await?.quotes)
     }
 }
 
@@ -184,6 +259,10 @@ pub struct Config {
     /// How often it acts, in milliseconds.
     #[arg(long, env = "PROPOSER_POLLING_INTERVAL_MS", default_value_t = 1000)]
     pub polling_interval_ms: u64,
+    /// How long quotes are collected after an epoch's claim window opens before the cheapest is
+    /// claimed, in milliseconds (cut short in the window's last slot, so the claim lands in it).
+    #[arg(long, env = "PROPOSER_COLLECT_MS", default_value_t = 2000)]
+    pub collect_ms: u64,
     /// Fewest transactions in a generated block.
     #[arg(long, env = "PROPOSER_MIN_TXS", default_value_t = 1)]
     pub min_txs: u64,
@@ -215,7 +294,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Proposer> {
         max_txs: config.max_txs.max(config.min_txs),
         fee_per_tx: config.fee_per_tx,
     };
-    Ok(Proposer::new(rollup, chain, address, config.coordination_node_url.clone(), blocks)?)
+    Ok(Proposer::new(rollup, chain, address, config.coordination_node_url.clone(), blocks)?
+        .collecting_for(Duration::from_millis(config.collect_ms)))
 }
 
 /// Steps every `interval` until `shutdown` resolves.

@@ -118,6 +118,18 @@ impl System {
         text.lines().filter_map(|l| l.strip_prefix("event: ")).map(str::to_owned).collect()
     }
 
+    /// Waits until the proposer's node lists `count` claimable quotes for `epoch`.
+    async fn wait_for_quotes(&self, epoch: u64, count: usize) {
+        for _ in 0..500 {
+            let page = self.get(&format!("epoch-proof-quotes?epoch={epoch}")).await;
+            if page["quotes"].as_array().map(Vec::len) == Some(count) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the node never listed {count} quotes for epoch {epoch}");
+    }
+
     async fn get(&self, path: &str) -> serde_json::Value {
         reqwest::get(format!("{}{path}", self.node)).await.expect("request").json().await.expect("json")
     }
@@ -238,4 +250,59 @@ async fn a_winner_that_stops_before_proving_is_slashed_and_the_chain_goes_on() {
     let epoch2 = system.get("epochs/2").await;
     assert_eq!(epoch2["state"], "proven", "{epoch2}");
     assert_eq!(epoch2["claim"]["bondProvider"], chain.prover.address().to_string());
+}
+
+#[tokio::test]
+async fn over_http_a_cheaper_quote_arriving_300_ms_later_still_wins() {
+    cheaper_quote_arriving_later_wins(System::start().await).await;
+}
+
+#[tokio::test]
+async fn over_gossip_a_cheaper_quote_arriving_300_ms_later_still_wins() {
+    cheaper_quote_arriving_later_wins(System::start_p2p().await).await;
+}
+
+/// The expensive prover quotes the moment the claim window opens and the proposer sees it at
+/// once; the cheaper quote comes 300 ms later, inside the proposer's collection time, and wins.
+/// The node then says why the other lost.
+async fn cheaper_quote_arriving_later_wins(system: System) {
+    let chain = &system.chain;
+    let expensive = system.prover(1, 300).await;
+    let cheap = system.prover(2, 200).await;
+    let proposer = system.proposer().collecting_for(Duration::from_millis(1_500));
+    for slot in 1..=3 {
+        chain.warp_to_slot(slot).await;
+        proposer.step().await.expect("proposer step");
+    }
+    chain.warp_to_slot(chain.config.claim_window(0).0).await;
+    system.synced().await;
+    assert_eq!(expensive.step().await.expect("prover step").quoted, vec![0]);
+    system.wait_for_quotes(0, 1).await;
+    assert_eq!(proposer.step().await.expect("proposer step").claimed, None, "still collecting");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cheap.step().await.expect("prover step").quoted, vec![0]);
+    let started = std::time::Instant::now();
+    let claimed = loop {
+        if let Some(claimed) = proposer.step().await.expect("proposer step").claimed {
+            break claimed;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the proposer claimed once it had collected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let claim = chain.proposer.rollup.proof_claim().await.expect("claim").expect("claimed on L1");
+    assert_eq!((claimed.0, claim.bond_provider, claim.basis_point_fee), (0, chain.prover2.address(), 200));
+    system.synced().await;
+    let all = system.get("epoch-proof-quotes?epoch=0&status=all").await;
+    let loser = all["quotes"]
+        .as_array()
+        .expect("quotes")
+        .iter()
+        .find(|q| q["prover"] == chain.prover.address().to_string())
+        .expect("the expensive quote is kept")
+        .clone();
+    assert_eq!((loser["status"].as_str(), loser["lost"].as_str()), (Some("expired"), Some("outbid")), "{loser}");
+    assert_eq!(loser["outbidBy"]["quoteId"], claimed.1.to_string(), "{loser}");
+    assert_eq!(loser["outbidBy"]["basisPointFee"], 200, "{loser}");
+    let by_id = system.get(&format!("epoch-proof-quotes/{}", loser["id"].as_str().expect("id"))).await;
+    assert_eq!(by_id["lost"], "outbid", "{by_id}");
 }

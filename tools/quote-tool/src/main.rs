@@ -7,7 +7,8 @@
 //!
 //! The epoch's block range and fees are read from the rollup on L1 (as the node checks them),
 //! the domain's chain id from the L1, and the quote is valid through the epoch's claim window
-//! unless `--valid-until-slot` says otherwise.
+//! unless `--valid-until-slot` says otherwise. With `--next` it waits for the epoch in progress
+//! to end and signs for it at once, so the quote reaches the node inside the claim window.
 
 use alloy::primitives::{Address, U256};
 use clap::Parser;
@@ -29,6 +30,9 @@ struct Args {
     /// The epoch to quote (default: the latest that has ended).
     #[arg(long)]
     epoch: Option<u64>,
+    /// Wait for the epoch in progress to end, then quote it.
+    #[arg(long, conflicts_with = "epoch")]
+    next: bool,
     /// The fee, in basis points of the epoch's fees.
     #[arg(long, default_value_t = 250)]
     fee: u32,
@@ -47,6 +51,23 @@ async fn main() -> anyhow::Result<()> {
     let config = rollup.config().await?;
     let epoch = match args.epoch {
         Some(epoch) => epoch,
+        None if args.next => {
+            let epoch = rollup.current_epoch().await?;
+            eprintln!("waiting for epoch {epoch} to end on L1…");
+            // Two epochs' time is plenty for a chain whose clock moves.
+            let patience = std::time::Duration::from_secs(2 * config.slot_duration * config.epoch_duration + 10);
+            let started = std::time::Instant::now();
+            while rollup.current_epoch().await? <= epoch {
+                if started.elapsed() > patience {
+                    anyhow::bail!(
+                        "epoch {epoch} did not end within {} s: is the L1 producing blocks?",
+                        patience.as_secs()
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            epoch
+        }
         None => {
             rollup.current_epoch().await?.checked_sub(1).ok_or_else(|| anyhow::anyhow!("no epoch has ended yet"))?
         }

@@ -7,6 +7,8 @@ use reqwest::StatusCode;
 use rollup_l1::testkit::{BOND, DEPOSIT, MIN_BOND};
 use serde_json::{Value, json};
 
+use coordination_node::Config;
+
 use crate::app::{NodeApp, RunningNode, node_config, wait_synced};
 
 /// Epoch 0 has two blocks and the clock is in its claim window; the node has seen it all.
@@ -426,4 +428,80 @@ async fn a_deposit_topped_up_just_before_the_quote_is_seen_at_once() {
     quote.bond_amount = U256::from(120_000);
     let (status, body) = app.node.submit(&chain.sign(&chain.prover, quote)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn a_quote_posted_right_after_the_watcher_committed_a_claim_is_refused_on_every_replica() {
+    let app = NodeApp::postgres().await;
+    let chain = &app.chain;
+    chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    // A second replica whose own view of L1 is reloaded only every minute: it validates against
+    // a snapshot taken before the claim.
+    let stale = RunningNode::start(Config { polling_interval_ms: 60_000, ..node_config(chain, &app.db.url) }).await;
+    wait_synced(chain, &stale.state).await;
+    while stale.state.rollup_config().is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let winner = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    assert_eq!(app.node.submit(&winner).await.0, StatusCode::CREATED);
+    chain.claim(winner.quote).await.expect("claims on L1");
+    // The moment the watcher has committed the claim, on either replica, a new quote for the
+    // epoch is refused, though the second replica's snapshot still shows the epoch unclaimed.
+    for _ in 0..500 {
+        if app.db.store.open_claim().await.expect("reads").is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(stale.state.view.get().open_claim.is_none(), "the second replica's view is stale");
+    let late = chain.sign(&chain.prover2, chain.quote(&chain.prover2, 0).await);
+    assert_eq!(code(&stale.submit(&late).await), (StatusCode::UNPROCESSABLE_ENTITY, "epoch_already_claimed"));
+    assert_eq!(code(&app.node.submit(&late).await), (StatusCode::UNPROCESSABLE_ENTITY, "epoch_already_claimed"));
+    assert!(app.db.store.quote(late.id(&chain.config.quote_domain())).await.expect("reads").is_none());
+    // The winning quote posted again is still known.
+    assert_eq!(stale.submit(&winner).await.0, StatusCode::OK);
+
+    // The same after a proof.
+    chain.prover.rollup.submit_epoch_proof(0, chain.proof(0).await).await.expect("proves");
+    for _ in 0..500 {
+        if app.db.store.epoch(0).await.expect("reads").is_some_and(|e| e.proven) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(code(&stale.submit(&late).await), (StatusCode::UNPROCESSABLE_ENTITY, "epoch_proven"));
+}
+
+#[tokio::test]
+async fn a_quote_sent_as_the_epoch_ends_waits_for_the_view_and_is_stored() {
+    let db = crate::support::TestDb::sqlite().await;
+    let chain = rollup_l1::testkit::TestChain::start().await;
+    // A node polling L1 every 2 s: it sees an epoch end up to 2 s after the prover does.
+    let node = RunningNode::start(Config { polling_interval_ms: 2_000, ..node_config(&chain, &db.url) }).await;
+    chain.propose_at(&chain.proposer, 1, 3, 3_000).await;
+    chain.propose_at(&chain.proposer2, 2, 5, 7_000).await;
+    wait_synced(&chain, &node.state).await;
+    chain.warp_to_slot(chain.config.claim_window(0).0).await;
+    let signed = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    let view_behind = node.state.view.get().cursor.is_some_and(|c| {
+        let config = chain.config;
+        config.epoch_at_slot(config.slot_at(c.l1_timestamp)) == 0
+    });
+    let (status, body) = node.submit(&signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    if !view_behind {
+        eprintln!("the node's view caught up before the quote was sent; the wait was not exercised");
+    }
+    // A quote for an epoch further ahead than the one the view has open is refused at once.
+    let mut ahead = chain.quote(&chain.prover, 0).await;
+    ahead.epoch_number = U256::from(5);
+    let started = std::time::Instant::now();
+    assert_eq!(code(&node.submit(&chain.sign(&chain.prover, ahead)).await).1, "epoch_not_complete");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    let metrics = node.client.get(format!("{}/metrics", node.base)).send().await.expect("metrics");
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains("coordination_node_quotes_accepted_total{source=\"http\"} 1"), "{text}");
+    assert!(text.contains("coordination_node_quotes_accepted_total{source=\"gossip\"} 0"), "{text}");
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::app::NodeApp;
 
 fn committed_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi.yaml")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../openapi.yaml")
 }
 
 /// After an intended API change: `UPDATE_OPENAPI=1 cargo test -p coordination-node --test node openapi`.
