@@ -12,10 +12,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. The level comes from `RUST_LOG` (default `info`).
+/// Installs the global subscriber. The level comes from `RUST_LOG` (default `info`); text lines
+/// are coloured only when standard output is a terminal, so a redirected log has no escape codes.
 pub fn init(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
     // A second call (tests starting several services) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -119,7 +119,7 @@ const ROLES: [(usize, &str, &str); 5] = [
     (1, "prover A", "prover A (quote service pricing)"),
     (2, "prover B", "prover B (fixed 400 bps)"),
     (3, "proposer", "proposer"),
-    (4, "spare", "spare (scripts, curl examples)"),
+    (4, "spare", "spare (hand-signed quotes: has an escrow deposit)"),
 ];
 
 /// A running devnet. Dropping it stops the L1.
@@ -206,6 +206,11 @@ impl Devnet {
         for account in &accounts[1..] {
             token.mint(account.address(), amount).await?;
         }
+        // The spare account backs quotes signed by hand (README): a tenth of its tokens in escrow.
+        let spare = &accounts[4];
+        let spare_wallet = anvil.wallet_provider(&spare.key);
+        TokenContract::new(deployment.token, spare_wallet.clone()).approve(deployment.escrow, amount).await?;
+        rollup_l1::EscrowContract::new(deployment.escrow, spare_wallet).deposit(amount / U256::from(10)).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut services = Vec::new();
 
@@ -404,7 +409,7 @@ impl Devnet {
         let accounts: Vec<_> = self
             .accounts
             .iter()
-            .map(|a| serde_json::json!({"role": a.role, "address": a.address().to_string(), "privateKey": hex_key(&a.key)}))
+            .map(|a| serde_json::json!({"name": a.name, "role": a.role, "address": a.address().to_string(), "privateKey": hex_key(&a.key)}))
             .collect();
         serde_json::json!({
             "l1RpcUrl": self.anvil.endpoint().to_string(),

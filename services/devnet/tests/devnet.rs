@@ -133,6 +133,21 @@ async fn in_p2p_mode_provers_with_no_node_url_win_and_prove_epochs() {
     let p2p_view: serde_json::Value =
         client.get(format!("{node}/p2p")).send().await.expect("p2p").json().await.expect("json");
     assert_eq!(p2p_view["peers"].as_array().map(Vec::len), Some(2), "both provers connected: {p2p_view}");
+    for peer in p2p_view["peers"].as_array().expect("peers") {
+        assert_eq!(peer["role"], "publisher", "a prover only publishes: {p2p_view}");
+    }
+    // Gossiped quotes count as accepted, by source, and none was refused.
+    let metrics = client.get(format!("{node}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let accepted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("coordination_node_quotes_accepted_total{source=\"gossip\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(accepted.is_some_and(|n| n >= 2), "{metrics}");
+    let refused: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("coordination_node_p2p_messages_total{verdict=\"rejected\"") && !l.ends_with(" 0"))
+        .collect();
+    assert!(refused.is_empty(), "no gossiped quote rejected: {refused:?}");
     devnet.stop().await;
 }
 
