@@ -119,7 +119,7 @@ const ROLES: [(usize, &str, &str); 5] = [
     (1, "prover A", "prover A (quote service pricing)"),
     (2, "prover B", "prover B (fixed 400 bps)"),
     (3, "proposer", "proposer"),
-    (4, "spare", "spare (hand-signed quotes: has an escrow deposit)"),
+    (4, "spare", "spare (escrow deposit, for hand-signed quotes)"),
 ];
 
 /// A running devnet. Dropping it stops the L1.
@@ -399,7 +399,7 @@ impl Devnet {
         }
         let _ = writeln!(out, "\nAccounts (anvil development keys, public knowledge: devnet only)");
         for account in &self.accounts {
-            let _ = writeln!(out, "  {:<32} {}  {}", account.role, account.address(), hex_key(&account.key));
+            let _ = writeln!(out, "  {:<46} {}  {}", account.role, account.address(), hex_key(&account.key));
         }
         out
     }

@@ -73,8 +73,12 @@ impl Tally {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Summary: {} epochs complete, {} claimed, {} proven, {} pruned; {} quotes accepted",
-            self.epochs_completed, self.epochs_claimed, self.epochs_proven, self.epochs_pruned, self.quotes_accepted
+            "Summary: {} complete, {} claimed, {} proven, {} pruned; {} accepted",
+            plural(self.epochs_completed, "epoch"),
+            self.epochs_claimed,
+            self.epochs_proven,
+            self.epochs_pruned,
+            plural(self.quotes_accepted, "quote")
         );
         if self.provers.is_empty() {
             let _ = writeln!(out, "  no claim yet");
@@ -92,6 +96,10 @@ impl Tally {
         }
         out
     }
+}
+
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// A quote seen for an epoch not yet claimed.
