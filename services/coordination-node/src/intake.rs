@@ -70,11 +70,14 @@ fn parse(body: &[u8]) -> Result<SignedEpochProofQuote, ApiError> {
 }
 
 /// Validates and stores the quote in `body` (an HTTP submission); a newly stored quote is also
-/// gossiped when the node is on the P2P network.
+/// gossiped when the node is on the P2P network. A wait for the node's view ends a second before
+/// the request would time out.
 pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
     let received_at = Instant::now();
     let signed = parse(body)?;
-    let accepted = take_when_seen(state, signed, rollup_config(state)?, received_at).await?;
+    let request_timeout = Duration::from_millis(state.config.request_timeout_ms);
+    let grace = lag_grace(state).min(request_timeout.saturating_sub(Duration::from_secs(1)));
+    let accepted = take_when_seen(state, signed, rollup_config(state)?, received_at, grace).await?;
     if matches!(accepted, Accepted::Stored(_)) {
         crate::p2p::announce(state, signed).await;
     }
@@ -95,38 +98,43 @@ pub async fn take_gossiped(
             format!("the quote is signed for chain {}; this node serves chain {}", quote.chain_id, config.chain_id),
         ));
     }
-    take_when_seen(state, quote.signed, config, received_at).await
+    take_when_seen(state, quote.signed, config, received_at, lag_grace(state)).await
 }
 
-/// How long after receiving a quote the node may still wait for its view of L1 to catch up.
+/// How long after receiving a quote the node may wait for its view of L1 to catch up.
 pub(crate) fn lag_grace(state: &AppState) -> Duration {
     LAG_GRACE.max(state.poll_interval() * 3)
 }
 
-/// Validates and stores a signed quote received at `received_at`. A quote for the epoch the
-/// node's view still has open is not refused at once: its sender saw that epoch end on L1 before
-/// this node's watcher did, so the check is made again each time the view moves, until it passes
-/// or the grace runs out. In a healthy network a prover that quotes the moment an epoch ends is
-/// therefore answered `201`, a little later, instead of `epoch_not_complete`.
+/// Validates and stores a signed quote received at `received_at`. A quote for an epoch that has
+/// ended on L1 but that the node's view still has open (its sender saw the end before this
+/// node's watcher did) is not refused at once: it is checked again each time the view moves,
+/// until it passes or `grace` runs out. In a healthy network a prover that quotes the moment an
+/// epoch ends is therefore answered `201`, a little later, rather than `epoch_not_complete`. A
+/// quote for an epoch that has not ended on L1 is refused at once.
 async fn take_when_seen(
     state: &AppState,
     signed: SignedEpochProofQuote,
     config: RollupConfig,
     received_at: Instant,
+    grace: Duration,
 ) -> Result<Accepted, ApiError> {
     let mut changes = state.view.subscribe();
-    let grace = lag_grace(state);
+    let mut ended_on_l1 = None;
     loop {
         changes.borrow_and_update();
-        match take_signed(state, signed, config).await {
-            Err(error) if error.body().code == "epoch_not_complete" && view_behind(state, &signed, &config) => {
-                let Some(left) = grace.checked_sub(received_at.elapsed()) else { return Err(error) };
-                // Woken by the next view change; the poll interval bounds a wait whose wake-up
-                // was missed.
-                let _ = tokio::time::timeout(left.min(state.poll_interval()), changes.changed()).await;
-            }
+        let error = match take_signed(state, signed, config).await {
+            Err(error) if error.body().code == "epoch_not_complete" && view_behind(state, &signed, &config) => error,
             other => return other,
+        };
+        if ended_on_l1.is_none() {
+            ended_on_l1 = Some(epoch_ended_on_l1(state, &config, signed.quote.epoch_number).await);
         }
+        let Some(left) = grace.checked_sub(received_at.elapsed()).filter(|_| ended_on_l1 == Some(true)) else {
+            return Err(error);
+        };
+        // Woken by the next view change; the poll interval bounds a wait whose wake-up was missed.
+        let _ = tokio::time::timeout(left.min(state.poll_interval()), changes.changed()).await;
     }
 }
 
@@ -136,6 +144,15 @@ fn view_behind(state: &AppState, signed: &SignedEpochProofQuote, config: &Rollup
     let Some(cursor) = state.view.get().cursor else { return false };
     let open = config.epoch_at_slot(config.slot_at(cursor.l1_timestamp));
     signed.quote.epoch_number <= U256::from(open)
+}
+
+/// Whether L1's latest block is past `epoch` (false when the L1 cannot be read).
+async fn epoch_ended_on_l1(state: &AppState, config: &RollupConfig, epoch: U256) -> bool {
+    use alloy::providers::Provider as _;
+    match state.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await {
+        Ok(Some(block)) => U256::from(config.epoch_at_slot(config.slot_at(block.header.timestamp))) > epoch,
+        _ => false,
+    }
 }
 
 /// The rollup's parameters, or the answer when the L1 has not been reached yet.

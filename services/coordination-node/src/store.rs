@@ -291,7 +291,9 @@ async fn closed_epochs(
 
 /// Appends events in the caller's transaction. With PostgreSQL the table is locked until the
 /// transaction ends, so events commit in the order of their sequence numbers and a reader that
-/// has seen `seq` never later finds a smaller one appear.
+/// has seen `seq` never later finds a smaller one appear. (Every caller has taken the lock at the
+/// start of its transaction already; taking it here again keeps the guarantee for a new caller
+/// that forgets.)
 async fn append_events(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -470,7 +472,8 @@ impl Store {
     }
 
     /// Stores a validated quote (committed before returning), superseding older pending quotes
-    /// of the same prover and epoch, unless it is already stored or the epoch is full.
+    /// of the same prover and epoch, unless it is already stored, the epoch is full, or the
+    /// watcher has closed the epoch (claimed, proven or pruned).
     pub async fn insert_quote(
         &self,
         id: B256,
@@ -532,7 +535,7 @@ impl Store {
             has_pending.insert((row.try_get(0)?, row.try_get(1)?));
         }
 
-        // Decide, in order: duplicates in the batch, the cap.
+        // Decide, in order: duplicates in the batch, closed epochs, the cap.
         let mut outcomes: Vec<Option<InsertOutcome>> = vec![None; quotes.len()];
         let mut seen_ids = std::collections::HashSet::new();
         let mut admitted = Vec::new();
@@ -558,6 +561,8 @@ impl Store {
             admitted.push(n);
         }
         if admitted.is_empty() {
+            // Release the events lock now rather than when the connection is next used.
+            tx.rollback().await?;
             return Ok(outcomes.into_iter().map(|o| o.unwrap_or(InsertOutcome::AlreadyStored)).collect());
         }
 

@@ -26,11 +26,17 @@ pub struct ChainView {
 #[derive(Debug)]
 pub struct ViewCache {
     current: tokio::sync::watch::Sender<Arc<ChainView>>,
+    /// One reload at a time, so a reload that read the database earlier never replaces one that
+    /// read it later (the watcher's reload after its commit and the periodic one can overlap).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Default for ViewCache {
     fn default() -> Self {
-        Self { current: tokio::sync::watch::Sender::new(Arc::new(ChainView::default())) }
+        Self {
+            current: tokio::sync::watch::Sender::new(Arc::new(ChainView::default())),
+            reloading: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
@@ -60,6 +66,7 @@ impl ViewCache {
 
     /// Reloads the snapshot if the stored cursor moved; returns whether it did.
     pub async fn refresh(&self, store: &Store) -> Result<bool, StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let cursor = store.cursor().await?;
         if cursor.is_some() && cursor == self.get().cursor {
             return Ok(false);

@@ -288,9 +288,9 @@ impl Watcher {
 }
 
 /// Runs the watcher every `interval` until the task is dropped, logging failures and retrying.
-/// After each committed step this replica's `view` is reloaded at once, so intake never
-/// validates against less than what this watcher has committed (another replica's view follows
-/// within its poll; the insert transaction re-checks the epoch either way).
+/// After each committed step this replica's `view` is reloaded at once, so intake here sees what
+/// the watcher committed without waiting for the periodic reload (another replica's view follows
+/// within its poll). Either way the insert transaction re-checks that the epoch is still open.
 pub async fn run(
     mut watcher: Watcher,
     interval: Duration,

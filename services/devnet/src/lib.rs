@@ -114,12 +114,14 @@ impl Account {
 }
 
 /// Anvil dev-key index, name and role of each devnet account. Key 0 deploys and mints.
-const ROLES: [(usize, &str, &str); 5] = [
+const ROLES: [(usize, &str, &str); 7] = [
     (0, "deployer", "deployer"),
     (1, "prover A", "prover A (quote service pricing)"),
     (2, "prover B", "prover B (fixed 400 bps)"),
     (3, "proposer", "proposer"),
     (4, "spare", "spare (escrow deposit, for hand-signed quotes)"),
+    (5, "prover C", "prover C (tokens, for a prover node of yours)"),
+    (6, "prover D", "prover D (tokens, for a gossiping prover of yours)"),
 ];
 
 /// A running devnet. Dropping it stops the L1.
@@ -142,6 +144,7 @@ pub struct Devnet {
     stop: tokio::sync::watch::Sender<bool>,
     services: Vec<tokio::task::JoinHandle<()>>,
     timeline: tokio::task::JoinHandle<()>,
+    stop_timeline: tokio::sync::oneshot::Sender<()>,
     tally: timeline::SharedTally,
     names: timeline::Names,
 }
@@ -267,8 +270,11 @@ impl Devnet {
         .await?;
         services.push(task);
         let tally = timeline::SharedTally::default();
-        let timeline =
-            tokio::spawn(timeline::print(events, names.clone(), tally.clone(), wait_for_stop(stopped.clone())));
+        // The timeline stops after the services, so it reads their last events.
+        let (stop_timeline, timeline_stopped) = tokio::sync::oneshot::channel::<()>();
+        let timeline = tokio::spawn(timeline::print(events, names.clone(), tally.clone(), async move {
+            let _ = timeline_stopped.await;
+        }));
 
         // Two provers with different pricing: A asks the quote service, B quotes a fixed fee.
         let node_url = format!("http://{node}/");
@@ -347,6 +353,7 @@ impl Devnet {
             stop,
             services,
             timeline,
+            stop_timeline,
             tally,
             names,
         })
@@ -364,6 +371,7 @@ impl Devnet {
         for service in self.services {
             let _ = service.await;
         }
+        let _ = self.stop_timeline.send(());
         let _ = self.timeline.await;
         let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Stopped { summary: tally.render(&self.names), tally }
@@ -398,8 +406,9 @@ impl Devnet {
                 writeln!(out, "Node gossip peer  {addr}   (P2P_BOOTSTRAP_PEERS; the provers gossip their quotes here)");
         }
         let _ = writeln!(out, "\nAccounts (anvil development keys, public knowledge: devnet only)");
+        let width = self.accounts.iter().map(|a| a.role.chars().count()).max().unwrap_or(0);
         for account in &self.accounts {
-            let _ = writeln!(out, "  {:<46} {}  {}", account.role, account.address(), hex_key(&account.key));
+            let _ = writeln!(out, "  {:<width$} {}  {}", account.role, account.address(), hex_key(&account.key));
         }
         out
     }

@@ -169,6 +169,14 @@ impl Timeline {
                     amount(&data["bondAmount"])
                 )]
             }
+            // A quote that expired by its own `validUntilSlot` did not lose to the claim.
+            "quote_expired" if data["reason"] == "valid_until_slot" => {
+                let id = data["id"].as_str().unwrap_or_default();
+                if let Some(seen) = self.quotes.get_mut(&epoch) {
+                    seen.retain(|q| q.id != id);
+                }
+                Vec::new()
+            }
             "claim_seen" => {
                 tally.epochs_claimed += 1;
                 let claim = Claim {

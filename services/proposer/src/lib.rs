@@ -25,6 +25,9 @@ pub enum NodeError {
     /// The node could not be reached, or its answer could not be read.
     #[error("cannot reach the coordination node: {0}")]
     Unreachable(#[from] reqwest::Error),
+    /// The node's URL and the quote list's path do not make a URL.
+    #[error("bad coordination node URL: {0}")]
+    Url(String),
     /// The node answered with an error.
     #[error("the coordination node answered {status}: {body}")]
     Failed {
@@ -186,11 +189,10 @@ impl Proposer {
             return Ok(None);
         }
         let domain = self.config.quote_domain();
-        let mut winner = None;
+        let mut winner: Option<(&SignedEpochProofQuote, B256)> = None;
         for quote in &quotes {
             let id = quote.id(&domain);
             if let Some((best, best_id)) = &winner {
-                let best: &&SignedEpochProofQuote = best;
                 tracing::info!(
                     epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee,
                     winner = %best_id, winner_fee_bps = best.quote.basis_point_fee,
@@ -227,10 +229,8 @@ impl Proposer {
         struct Page {
             quotes: Vec<SignedEpochProofQuote>,
         }
-        let url = self
-            .node
-            .join(&format!("epoch-proof-quotes?epoch={epoch}"))
-            .map_err(|e| NodeError::Failed { status: 0, body: e.to_string() })?;
+        let url =
+            self.node.join(&format!("epoch-proof-quotes?epoch={epoch}")).map_err(|e| NodeError::Url(e.to_string()))?;
         let response = self.client.get(url).send().await?;
         let status = response.status();
         if !status.is_success() {

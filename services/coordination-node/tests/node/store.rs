@@ -2,7 +2,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use coordination_node::store::{
-    ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, InsertOutcome, L2BlockRecord, QuoteStatus, Store,
+    ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, EpochClosed, InsertOutcome, L2BlockRecord, QuoteStatus, Store,
 };
 use epoch_quote::{EpochProofQuote, QuoteDomain, QuoteSigner, SignedEpochProofQuote};
 
@@ -283,3 +283,36 @@ both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| 
         vec![InsertOutcome::Stored { superseded: vec![b] }]
     );
 });
+
+/// A quote inserted while a watcher step that claims its epoch is committing (here: a transaction
+/// holding the same lock the watcher's steps take) waits for that step, then sees the claim and
+/// is refused: it is never left pending on a claimed epoch.
+#[tokio::test]
+async fn an_insert_racing_a_claim_being_committed_sees_it() {
+    use sqlx::Connection;
+    let db = crate::support::TestDb::postgres().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connects");
+    let mut step = conn.begin().await.expect("begins");
+    sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut *step).await.expect("locks");
+    sqlx::query(
+        "INSERT INTO claims (epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, \
+         claimed_at_slot, l1_block, l1_tx, outcome) VALUES (0, $1, $2, $3, '5000', 100, 4, 10, $4, 'open')",
+    )
+    .bind(B256::repeat_byte(9).to_string())
+    .bind(Address::repeat_byte(1).to_string())
+    .bind(Address::repeat_byte(2).to_string())
+    .bind(B256::repeat_byte(3).to_string())
+    .execute(&mut *step)
+    .await
+    .expect("claims");
+
+    let (id, signed) = quote(0, 0, 100);
+    let store = db.store.clone();
+    let insert = tokio::spawn(async move { store.insert_quote(id, &signed, 100).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!insert.is_finished(), "the insert waits for the step in flight");
+    step.commit().await.expect("commits");
+    let outcome = insert.await.expect("joins").expect("inserts");
+    assert_eq!(outcome, InsertOutcome::EpochClosed(EpochClosed::Claimed));
+    assert!(db.store.quote(id).await.expect("reads").is_none(), "not stored");
+}
