@@ -12,8 +12,11 @@ use serde::Serialize;
 use service_kit::{ApiError, ErrorBody, JsonBytes};
 
 use crate::{
-    AppState,
+    domain::ClaimOutcome,
+    error::NodeError,
     intake::{self, Accepted},
+    metrics::QuoteSource,
+    state::AppState,
     store::{ClaimRecord, QuoteRecord, QuoteStatus},
 };
 
@@ -102,7 +105,7 @@ pub struct ClaimView {
     /// L1 blocks on top of it, the claim's own included, as the node last saw the chain.
     pub confirmations: u64,
     /// `open`, `proven` or `slashed`.
-    pub outcome: String,
+    pub outcome: ClaimOutcome,
 }
 
 /// Addresses are returned EIP-55 checksummed, as in the quote's JSON form.
@@ -115,7 +118,7 @@ fn decimal<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S
 }
 
 impl ClaimView {
-    fn new(claim: ClaimRecord, outcome: String, head: u64) -> Self {
+    fn new(claim: ClaimRecord, outcome: ClaimOutcome, head: u64) -> Self {
         Self {
             epoch: claim.epoch,
             quote_id: claim.quote_id,
@@ -167,7 +170,7 @@ fn lost_reason(
     id: B256,
     status: QuoteStatus,
     valid_until_slot: U256,
-    claims: &[(ClaimRecord, String)],
+    claims: &[(ClaimRecord, ClaimOutcome)],
 ) -> (Option<LostReason>, Option<OutbidBy>) {
     match status {
         QuoteStatus::Superseded => (Some(LostReason::Superseded), None),
@@ -191,7 +194,7 @@ fn lost_reason(
 
 impl QuoteView {
     /// The view of a stored quote; `claims` are its epoch's (read only when it may have lost).
-    fn new(record: QuoteRecord, claim: Option<ClaimView>, claims: &[(ClaimRecord, String)]) -> Self {
+    fn new(record: QuoteRecord, claim: Option<ClaimView>, claims: &[(ClaimRecord, ClaimOutcome)]) -> Self {
         let (lost, outbid_by) = lost_reason(record.id, record.status, record.quote.quote.valid_until_slot, claims);
         Self {
             id: record.id,
@@ -264,8 +267,9 @@ pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<Jso
         }
     };
     match intake::take(&state, &body).await {
-        Ok(Accepted::Stored(id)) => {
-            state.metrics.accepted(crate::QuoteSource::Http);
+        Ok((Accepted::Stored(id), signed)) => {
+            state.metrics.accepted(QuoteSource::Http);
+            crate::p2p::announce(&state, signed).await;
             let location = format!("/epoch-proof-quotes/{id}");
             (
                 StatusCode::CREATED,
@@ -274,16 +278,16 @@ pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<Jso
             )
                 .into_response()
         }
-        Ok(Accepted::Known(id)) => {
+        Ok((Accepted::Known(id), _)) => {
             let status = match state.store.quote(id).await {
                 Ok(Some(record)) => record.status,
                 Ok(None) => QuoteStatus::Pending,
-                Err(e) => return intake::database_unavailable(&e).into_response(),
+                Err(e) => return NodeError::from(e).into_response(),
             };
             (StatusCode::OK, Json(SubmitResponse { id, status })).into_response()
         }
         Err(error) => {
-            state.metrics.rejected(&error.body().code);
+            state.metrics.rejected(error.code());
             error.into_response()
         }
     }
@@ -304,17 +308,18 @@ pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<Jso
 pub(crate) async fn get_quote(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<QuoteView>, ApiError> {
-    let id: B256 = id.parse().map_err(|_| {
-        ApiError::bad_request("invalid_id", "a quote id is 0x followed by 64 hex digits").with_field("id")
+) -> Result<Json<QuoteView>, NodeError> {
+    let id: B256 = id.parse().map_err(|_| NodeError::BadParameter {
+        code: "invalid_id",
+        field: Some("id"),
+        message: "a quote id is 0x followed by 64 hex digits".into(),
     })?;
     let record = state
         .store
         .quote(id)
-        .await
-        .map_err(|e| intake::database_unavailable(&e))?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "quote_not_found", format!("no quote {id}")))?;
-    let claim = state.store.claim_of_quote(id).await.map_err(|e| intake::database_unavailable(&e))?;
+        .await?
+        .ok_or_else(|| NodeError::NotFound { code: "quote_not_found", message: format!("no quote {id}") })?;
+    let claim = state.store.claim_of_quote(id).await?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let epoch_claims = epoch_claims(&state, std::slice::from_ref(&record)).await?;
     let claim = claim.map(|(claim, outcome)| ClaimView::new(claim, outcome, head));
@@ -491,15 +496,15 @@ pub struct QuotePage {
     pub next_cursor: Option<String>,
 }
 
-fn bad_parameter(field: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_parameter", message).with_field(field)
+fn bad_parameter(field: &'static str, message: impl Into<String>) -> NodeError {
+    NodeError::bad_parameter(field, message)
 }
 
-fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::bad_request("invalid_parameter", rejection.body_text())
+fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> NodeError {
+    NodeError::BadParameter { code: "invalid_parameter", field: None, message: rejection.body_text() }
 }
 
-fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+fn parse_limit(limit: Option<&str>) -> Result<u32, NodeError> {
     match limit {
         None => Ok(100),
         Some(text) => text
@@ -510,7 +515,7 @@ fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, ApiError> {
+fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, NodeError> {
     prover
         .map(|p| {
             p.parse::<Address>()
@@ -533,12 +538,16 @@ fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, ApiError> {
 pub(crate) async fn list_quotes(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<QuotesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<QuotePage>, ApiError> {
+) -> Result<Json<QuotePage>, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
     let epoch = query
         .epoch
         .as_deref()
-        .ok_or_else(|| ApiError::bad_request("missing_parameter", "epoch is required").with_field("epoch"))?
+        .ok_or_else(|| NodeError::BadParameter {
+            code: "missing_parameter",
+            field: Some("epoch"),
+            message: "epoch is required".into(),
+        })?
         .parse::<u64>()
         .map_err(|_| bad_parameter("epoch", "epoch must be a non-negative integer"))?;
     let status = match query.status.as_deref() {
@@ -559,11 +568,7 @@ pub(crate) async fn list_quotes(
                 .ok_or_else(|| bad_parameter("cursor", "cursor must be a nextCursor from a previous page"))
         })
         .transpose()?;
-    let records = state
-        .store
-        .quotes_page(epoch, status, prover, after, limit)
-        .await
-        .map_err(|e| intake::database_unavailable(&e))?;
+    let records = state.store.quotes_page(epoch, status, prover, after, limit).await?;
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last().map(|r| format!("{}-{}", r.quote.quote.basis_point_fee, r.seq)))
         .flatten();
@@ -574,10 +579,13 @@ pub(crate) async fn list_quotes(
 
 /// The claims of the epoch of `records` (all of one epoch), read only if one of them expired
 /// and may have been outbid.
-async fn epoch_claims(state: &AppState, records: &[QuoteRecord]) -> Result<Vec<(ClaimRecord, String)>, ApiError> {
+async fn epoch_claims(
+    state: &AppState,
+    records: &[QuoteRecord],
+) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, NodeError> {
     let Some(expired) = records.iter().find(|r| r.status == QuoteStatus::Expired) else { return Ok(Vec::new()) };
     let epoch = expired.quote.quote.epoch_number.saturating_to::<u64>();
-    state.store.claims_of_epoch(epoch).await.map_err(|e| intake::database_unavailable(&e))
+    Ok(state.store.claims_of_epoch(epoch).await?)
 }
 
 /// Where an epoch is in its life.
@@ -636,10 +644,11 @@ pub struct EpochView {
 pub(crate) async fn get_epoch(
     State(state): State<AppState>,
     Path(epoch): Path<String>,
-) -> Result<Json<EpochView>, ApiError> {
+) -> Result<Json<EpochView>, NodeError> {
     let epoch: u64 = epoch.parse().map_err(|_| bad_parameter("epoch", "epoch must be a non-negative integer"))?;
-    let record = state.store.epoch(epoch).await.map_err(|e| intake::database_unavailable(&e))?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "epoch_not_found", format!("epoch {epoch} has no blocks on L1"))
+    let record = state.store.epoch(epoch).await?.ok_or_else(|| NodeError::NotFound {
+        code: "epoch_not_found",
+        message: format!("epoch {epoch} has no blocks on L1"),
     })?;
     let view = state.view.get();
     let head = view.cursor.map_or(0, |c| c.l1_block);
@@ -647,13 +656,12 @@ pub(crate) async fn get_epoch(
         (Some(config), Some(cursor)) => config.epoch_at_slot(config.slot_at(cursor.l1_timestamp)),
         _ => 0,
     };
-    let claim =
-        state.store.claims_of_epoch(epoch).await.map_err(|e| intake::database_unavailable(&e))?.into_iter().next();
+    let claim = state.store.claims_of_epoch(epoch).await?.into_iter().next();
     let state_now = if record.pruned {
         EpochState::Pruned
     } else if record.proven {
         EpochState::Proven
-    } else if claim.as_ref().is_some_and(|(_, outcome)| outcome == "open") {
+    } else if claim.as_ref().is_some_and(|(_, outcome)| *outcome == ClaimOutcome::Open) {
         EpochState::Claimed
     } else if current_epoch > epoch {
         EpochState::Complete
@@ -706,7 +714,7 @@ pub struct ClaimPage {
 pub(crate) async fn list_claims(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<ClaimsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<ClaimPage>, ApiError> {
+) -> Result<Json<ClaimPage>, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
     let prover = parse_prover(query.prover.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
@@ -715,7 +723,7 @@ pub(crate) async fn list_claims(
         .as_deref()
         .map(|b| b.parse::<u64>().map_err(|_| bad_parameter("before", "before must be an L1 block number")))
         .transpose()?;
-    let claims = state.store.claims(prover, before, limit).await.map_err(|e| intake::database_unavailable(&e))?;
+    let claims = state.store.claims(prover, before, limit).await?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let next_before = (claims.len() == limit as usize).then(|| claims.last().map(|(c, _)| c.l1_block)).flatten();
     Ok(Json(ClaimPage { claims: claims.into_iter().map(|(c, o)| ClaimView::new(c, o, head)).collect(), next_before }))
@@ -751,7 +759,7 @@ pub(crate) async fn stream_events(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
     let header = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("invalid").to_owned());
     let after = header
@@ -765,8 +773,7 @@ pub(crate) async fn stream_events(
         })
         .transpose()?;
     let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());
-    let stream = crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer)
-        .await
-        .map_err(|e| intake::database_unavailable(&e))?;
+    let stream =
+        crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer).await?;
     Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()).into_response())
 }

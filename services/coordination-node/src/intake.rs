@@ -1,22 +1,23 @@
 //! Taking a quote: every check the L1 would make when the quote is claimed, made against the
-//! node's view of L1, each failure with its own stable code; then durable storage.
+//! node's view of L1, each failure one [`Refusal`]; then durable storage. HTTP submissions and
+//! gossiped quotes both come through here; publishing a stored quote is the caller's business.
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{B256, U256};
-use axum::http::StatusCode;
-use epoch_quote::{QuoteJsonError, SignedEpochProofQuote, VerifyError};
+use alloy::primitives::{Address, B256, U256};
+use epoch_quote::{SignedEpochProofQuote, VerifyError};
 use rollup_l1::{EscrowContract, RollupConfig};
-use service_kit::ApiError;
 
 use crate::{
-    AppState,
-    store::{EpochClosed, InsertOutcome, StoreError},
+    domain::Refusal,
+    error::NodeError,
+    state::AppState,
+    store::{EpochClosed, InsertOutcome},
 };
 
-/// How long a quote for the epoch this node still sees as open waits for the node's view of L1
-/// to catch up before it is refused `epoch_not_complete` (its sender saw the epoch end on L1
-/// before this node's watcher did): at least this, and at least three L1 polls.
+/// How long a quote for an epoch that has ended on L1, but that this node's view still has
+/// open, waits for the view to catch up before it is refused `epoch_not_complete`: at least
+/// this, and at least three L1 polls.
 const LAG_GRACE: Duration = Duration::from_secs(4);
 
 /// What taking a quote came to.
@@ -28,60 +29,15 @@ pub enum Accepted {
     Known(B256),
 }
 
-fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-}
-
-/// The answer when the database cannot be used: the quote was not stored.
-pub(crate) fn database_unavailable(error: &StoreError) -> ApiError {
-    tracing::warn!(%error, "database unavailable");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the node's database is unavailable; retry")
-}
-
-fn chain_unavailable(why: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "chain_view_unavailable",
-        format!("the node's view of L1 is not ready: {why}; retry"),
-    )
-}
-
-fn epoch_proven(epoch: u64) -> ApiError {
-    unprocessable("epoch_proven", format!("epoch {epoch} is already proven"))
-}
-
-fn epoch_pruned(epoch: u64) -> ApiError {
-    unprocessable("epoch_pruned", format!("epoch {epoch} was pruned"))
-}
-
-/// Parses the body into a signed quote, naming the field at fault.
-fn parse(body: &[u8]) -> Result<SignedEpochProofQuote, ApiError> {
-    SignedEpochProofQuote::from_json(body).map_err(|e| match &e {
-        QuoteJsonError::Syntax(_) => ApiError::bad_request(e.code(), e.to_string()),
-        QuoteJsonError::Field(field) => {
-            let status = if e.code() == "invalid_signature" {
-                StatusCode::UNPROCESSABLE_ENTITY
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            ApiError::new(status, e.code(), e.to_string()).with_field(field.field)
-        }
-    })
-}
-
-/// Validates and stores the quote in `body` (an HTTP submission); a newly stored quote is also
-/// gossiped when the node is on the P2P network. A wait for the node's view ends a second before
-/// the request would time out.
-pub async fn take(state: &AppState, body: &[u8]) -> Result<Accepted, ApiError> {
+/// Validates and stores the quote in `body` (an HTTP submission). A wait for the node's view
+/// ends a second before the request would time out.
+pub async fn take(state: &AppState, body: &[u8]) -> Result<(Accepted, SignedEpochProofQuote), NodeError> {
     let received_at = Instant::now();
-    let signed = parse(body)?;
+    let signed = SignedEpochProofQuote::from_json(body).map_err(Refusal::Malformed)?;
     let request_timeout = Duration::from_millis(state.config.request_timeout_ms);
     let grace = lag_grace(state).min(request_timeout.saturating_sub(Duration::from_secs(1)));
     let accepted = take_when_seen(state, signed, rollup_config(state)?, received_at, grace).await?;
-    if matches!(accepted, Accepted::Stored(_)) {
-        crate::p2p::announce(state, signed).await;
-    }
-    Ok(accepted)
+    Ok((accepted, signed))
 }
 
 /// Validates and stores a quote received over gossip at `received_at`: the same rules as an
@@ -90,13 +46,10 @@ pub async fn take_gossiped(
     state: &AppState,
     quote: quote_gossip::GossipQuote,
     received_at: Instant,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, NodeError> {
     let config = rollup_config(state)?;
     if quote.chain_id != config.chain_id {
-        return Err(unprocessable(
-            "wrong_chain",
-            format!("the quote is signed for chain {}; this node serves chain {}", quote.chain_id, config.chain_id),
-        ));
+        return Err(Refusal::WrongChain { quote: quote.chain_id, node: config.chain_id }.into());
     }
     take_when_seen(state, quote.signed, config, received_at, lag_grace(state)).await
 }
@@ -104,6 +57,11 @@ pub async fn take_gossiped(
 /// How long after receiving a quote the node may wait for its view of L1 to catch up.
 pub(crate) fn lag_grace(state: &AppState) -> Duration {
     LAG_GRACE.max(state.poll_interval() * 3)
+}
+
+/// The rollup's parameters, or the answer when the L1 has not been reached yet.
+fn rollup_config(state: &AppState) -> Result<RollupConfig, NodeError> {
+    state.rollup_config().ok_or(NodeError::ChainViewUnavailable("the L1 has not been reached yet"))
 }
 
 /// Validates and stores a signed quote received at `received_at`. A quote for an epoch that has
@@ -118,20 +76,24 @@ async fn take_when_seen(
     config: RollupConfig,
     received_at: Instant,
     grace: Duration,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, NodeError> {
     let mut changes = state.view.subscribe();
     let mut ended_on_l1 = None;
     loop {
         changes.borrow_and_update();
-        let error = match take_signed(state, signed, config).await {
-            Err(error) if error.body().code == "epoch_not_complete" && view_behind(state, &signed, &config) => error,
+        let refusal = match take_signed(state, signed, config).await {
+            Err(NodeError::Refused(refusal @ Refusal::EpochNotComplete { .. }))
+                if view_behind(state, &signed, &config) =>
+            {
+                refusal
+            }
             other => return other,
         };
         if ended_on_l1.is_none() {
             ended_on_l1 = Some(epoch_ended_on_l1(state, &config, signed.quote.epoch_number).await);
         }
         let Some(left) = grace.checked_sub(received_at.elapsed()).filter(|_| ended_on_l1 == Some(true)) else {
-            return Err(error);
+            return Err(refusal.into());
         };
         // Woken by the next view change; the poll interval bounds a wait whose wake-up was missed.
         let _ = tokio::time::timeout(left.min(state.poll_interval()), changes.changed()).await;
@@ -155,59 +117,43 @@ async fn epoch_ended_on_l1(state: &AppState, config: &RollupConfig, epoch: U256)
     }
 }
 
-/// The rollup's parameters, or the answer when the L1 has not been reached yet.
-fn rollup_config(state: &AppState) -> Result<RollupConfig, ApiError> {
-    state.rollup_config().ok_or_else(|| chain_unavailable("the L1 has not been reached yet"))
-}
-
 /// Validates and stores a signed quote.
 async fn take_signed(
     state: &AppState,
     signed: SignedEpochProofQuote,
     config: RollupConfig,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, NodeError> {
     let id = check_signature_and_rollup(&signed, &config)?;
-
-    match check_against_view(state, &signed, &config).await {
-        Ok(()) => {}
+    if let Err(error) = check_against_view(state, &signed, &config).await {
         // A quote the node already has is answered as such, whatever the chain did since.
-        Err(error) => {
-            return match state.store.quote(id).await {
-                Ok(Some(_)) => Ok(Accepted::Known(id)),
-                Ok(None) => Err(error),
-                Err(e) => Err(database_unavailable(&e)),
-            };
-        }
+        return known_or(state, id, error).await;
     }
     let q = &signed.quote;
-    let epoch_number = q.epoch_number.saturating_to::<u64>();
-    match state.writer.insert(id, signed).await {
-        Some(InsertOutcome::Stored { superseded }) => {
-            tracing::info!(%id, prover = %q.prover, epoch = epoch_number, fee_bps = q.basis_point_fee, bond = %q.bond_amount, superseded = superseded.len(), "quote stored");
+    let epoch = q.epoch_number.saturating_to::<u64>();
+    match state.writer.insert(id, signed).await.ok_or(NodeError::DatabaseUnavailable)? {
+        InsertOutcome::Stored { superseded } => {
+            tracing::info!(%id, prover = %q.prover, epoch, fee_bps = q.basis_point_fee, bond = %q.bond_amount, superseded = superseded.len(), "quote stored");
             Ok(Accepted::Stored(id))
         }
-        Some(InsertOutcome::AlreadyStored) => Ok(Accepted::Known(id)),
-        Some(InsertOutcome::EpochFull) => Err(unprocessable(
-            "epoch_full",
-            format!("epoch {epoch_number} already holds pending quotes from {} provers", state.config.quotes_per_epoch),
-        )),
+        InsertOutcome::AlreadyStored => Ok(Accepted::Known(id)),
+        InsertOutcome::EpochFull => Err(Refusal::EpochFull { epoch, cap: state.config.quotes_per_epoch }.into()),
         // The watcher committed a claim, proof or prune after the view intake checked was taken.
-        Some(InsertOutcome::EpochClosed(why)) => match state.store.quote(id).await {
-            Ok(Some(_)) => Ok(Accepted::Known(id)),
-            Ok(None) => Err(match why {
-                EpochClosed::Claimed => {
-                    unprocessable("epoch_already_claimed", format!("epoch {epoch_number} is already claimed"))
-                }
-                EpochClosed::Proven => epoch_proven(epoch_number),
-                EpochClosed::Pruned => epoch_pruned(epoch_number),
-            }),
-            Err(e) => Err(database_unavailable(&e)),
-        },
-        None => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            "the node's database is unavailable; the quote was not stored; retry",
-        )),
+        InsertOutcome::EpochClosed(why) => {
+            let refusal = match why {
+                EpochClosed::Claimed => Refusal::EpochAlreadyClaimed { epoch, by: None },
+                EpochClosed::Proven => Refusal::EpochProven(epoch),
+                EpochClosed::Pruned => Refusal::EpochPruned(epoch),
+            };
+            known_or(state, id, refusal.into()).await
+        }
+    }
+}
+
+/// `Known` if the node already stores quote `id`, else `error`.
+async fn known_or(state: &AppState, id: B256, error: NodeError) -> Result<Accepted, NodeError> {
+    match state.store.quote(id).await? {
+        Some(_) => Ok(Accepted::Known(id)),
+        None => Err(error),
     }
 }
 
@@ -216,75 +162,51 @@ async fn check_against_view(
     state: &AppState,
     signed: &SignedEpochProofQuote,
     config: &RollupConfig,
-) -> Result<(), ApiError> {
-    let store = &state.store;
+) -> Result<(), NodeError> {
     let view = state.view.get();
-    let cursor = view.cursor.ok_or_else(|| chain_unavailable("the L1 watcher has not processed a block yet"))?;
+    let cursor = view.cursor.ok_or(NodeError::ChainViewUnavailable("the L1 watcher has not processed a block yet"))?;
     let q = &signed.quote;
     let current_slot = config.slot_at(cursor.l1_timestamp);
     let current_epoch = config.epoch_at_slot(current_slot);
-    let epoch_number = q.epoch_number.saturating_to::<u64>();
     if q.epoch_number >= U256::from(current_epoch) {
-        return Err(unprocessable(
-            "epoch_not_complete",
-            format!("epoch {} has not ended (the L1 is in epoch {current_epoch})", q.epoch_number),
-        ));
+        return Err(Refusal::EpochNotComplete { epoch: q.epoch_number, current: current_epoch }.into());
     }
+    let epoch_number = q.epoch_number.saturating_to::<u64>();
     let epoch = match view.epochs.get(&epoch_number) {
         Some(epoch) => epoch.clone(),
         // Old epochs are not kept in memory.
-        None => store
-            .epoch(epoch_number)
-            .await
-            .map_err(|e| database_unavailable(&e))?
-            .ok_or_else(|| unprocessable("epoch_not_found", format!("epoch {epoch_number} has no blocks on L1")))?,
+        None => state.store.epoch(epoch_number).await?.ok_or(Refusal::EpochNotFound(epoch_number))?,
     };
     if epoch.proven {
-        return Err(epoch_proven(epoch_number));
+        return Err(Refusal::EpochProven(epoch_number).into());
     }
     if epoch.pruned {
-        return Err(epoch_pruned(epoch_number));
+        return Err(Refusal::EpochPruned(epoch_number).into());
     }
     if let Some(claim) = &view.open_claim
         && claim.epoch == epoch_number
     {
-        return Err(unprocessable(
-            "epoch_already_claimed",
-            format!("epoch {epoch_number} is already claimed with the quote of {}", claim.bond_provider),
-        ));
+        return Err(Refusal::EpochAlreadyClaimed { epoch: epoch_number, by: Some(claim.bond_provider) }.into());
     }
     if q.epoch_init_block != U256::from(epoch.init_block)
         || q.epoch_final_block != U256::from(epoch.final_block)
         || q.total_fees != epoch.total_fees
     {
-        return Err(unprocessable(
-            "epoch_mismatch",
-            format!(
-                "the quote is for blocks {}..={} with fees {}; epoch {epoch_number} on L1 is blocks {}..={} with fees {}",
-                q.epoch_init_block,
-                q.epoch_final_block,
-                q.total_fees,
-                epoch.init_block,
-                epoch.final_block,
-                epoch.total_fees
-            ),
-        ));
+        return Err(Refusal::EpochMismatch {
+            epoch: epoch_number,
+            quote: (q.epoch_init_block, q.epoch_final_block, q.total_fees),
+            l1: (epoch.init_block, epoch.final_block, epoch.total_fees),
+        }
+        .into());
     }
     let (_, window_end) = config.claim_window(epoch_number);
     if q.valid_until_slot < U256::from(current_slot) || current_slot > window_end {
-        return Err(unprocessable(
-            "quote_expired",
-            format!(
-                "the quote can no longer be claimed: slot {current_slot}, valid until slot {}, claim window ends at slot {window_end}",
-                q.valid_until_slot
-            ),
-        ));
+        return Err(
+            Refusal::QuoteExpired { slot: current_slot, valid_until_slot: q.valid_until_slot, window_end }.into()
+        );
     }
     if q.bond_amount < config.min_bond_amount {
-        return Err(unprocessable(
-            "bond_too_low",
-            format!("bond {} is below the rollup's minimum of {}", q.bond_amount, config.min_bond_amount),
-        ));
+        return Err(Refusal::BondTooLow { bond: q.bond_amount, minimum: config.min_bond_amount }.into());
     }
     let mut deposit = match view.deposits.get(&q.prover) {
         Some(deposit) => *deposit,
@@ -295,36 +217,25 @@ async fn check_against_view(
         deposit = read_deposit(state, config, q.prover, None).await?;
     }
     if q.bond_amount > deposit {
-        return Err(unprocessable(
-            "insufficient_escrow",
-            format!("bond {} exceeds the prover's escrow deposit of {deposit}", q.bond_amount),
-        ));
+        return Err(Refusal::InsufficientEscrow { bond: q.bond_amount, deposit }.into());
     }
     Ok(())
 }
 
-fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupConfig) -> Result<B256, ApiError> {
+fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupConfig) -> Result<B256, Refusal> {
     let domain = config.quote_domain();
     let id = signed.id(&domain);
     signed.verify_digest(id).map_err(|e| {
-        let message = match e {
+        Refusal::InvalidSignature(match e {
             VerifyError::WrongSigner { expected, recovered } => format!(
                 "the signature recovers to {recovered}, not to the prover {expected} (under the EIP-712 domain of rollup {} on chain {})",
                 config.address, config.chain_id
             ),
             VerifyError::Unrecoverable(e) => e.to_string(),
-        };
-        unprocessable("invalid_signature", message).with_field("signature")
+        })
     })?;
     if signed.quote.rollup_address != config.address {
-        return Err(unprocessable(
-            "wrong_rollup",
-            format!(
-                "the quote is for rollup {}; this node serves rollup {}",
-                signed.quote.rollup_address, config.address
-            ),
-        )
-        .with_field("rollupAddress"));
+        return Err(Refusal::WrongRollup { quote: signed.quote.rollup_address, node: config.address });
     }
     Ok(id)
 }
@@ -333,9 +244,9 @@ fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupCon
 async fn read_deposit(
     state: &AppState,
     config: &RollupConfig,
-    prover: alloy::primitives::Address,
+    prover: Address,
     block: Option<u64>,
-) -> Result<U256, ApiError> {
+) -> Result<U256, NodeError> {
     let escrow = EscrowContract::new(config.escrow, state.provider.clone());
     let read = match block {
         Some(block) => escrow.deposit_of_at(prover, block).await,
@@ -343,7 +254,7 @@ async fn read_deposit(
     };
     let deposit = read.map_err(|e| {
         tracing::warn!(error = %e, "cannot read an escrow deposit");
-        chain_unavailable("the L1 cannot be reached to read the prover's escrow deposit")
+        NodeError::ChainViewUnavailable("the L1 cannot be reached to read the prover's escrow deposit")
     })?;
     state.view.note_deposit(prover, deposit);
     Ok(deposit)
@@ -354,14 +265,14 @@ async fn read_deposit(
 async fn prover_deposit(
     state: &AppState,
     config: &RollupConfig,
-    prover: alloy::primitives::Address,
+    prover: Address,
     l1_block: u64,
-) -> Result<U256, ApiError> {
-    if let Some(deposit) = state.store.prover_deposit(prover).await.map_err(|e| database_unavailable(&e))? {
+) -> Result<U256, NodeError> {
+    if let Some(deposit) = state.store.prover_deposit(prover).await? {
         state.view.note_deposit(prover, deposit);
         return Ok(deposit);
     }
     let deposit = read_deposit(state, config, prover, Some(l1_block)).await?;
-    state.store.set_prover_deposit(prover, deposit, l1_block).await.map_err(|e| database_unavailable(&e))?;
+    state.store.set_prover_deposit(prover, deposit, l1_block).await?;
     Ok(deposit)
 }

@@ -7,27 +7,16 @@ use epoch_quote::SignedEpochProofQuote;
 use quote_gossip::{GossipHandle, GossipQuote, Inbound, Published, Verdict};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::{AppState, intake};
+use crate::{domain::Refusal, error::NodeError, intake, state::AppState};
 
 /// Gossiped quotes validated at once.
 const VALIDATION_CONCURRENCY: usize = 256;
 
-/// Codes for which the sender is at fault whatever the state of L1: the message is rejected and
-/// the peer that forwarded it loses score (an honest node never forwards such a quote).
-const SENDER_AT_FAULT: &[&str] = &[
-    "malformed_message",
-    "invalid_signature",
-    "wrong_chain",
-    "wrong_rollup",
-    "bond_too_low",
-    "epoch_mismatch",
-    "epoch_not_found",
-];
-
-/// The verdict on a quote refused with `code`: rejected (sender blamed) or ignored (the quote is
-/// stale, or this node cannot check it now, and an honest peer may have seen it valid).
-pub fn verdict_for(code: &str) -> Verdict {
-    if SENDER_AT_FAULT.contains(&code) { Verdict::Reject } else { Verdict::Ignore }
+/// The verdict on a refused quote: rejected when its sender is at fault whatever the state of L1
+/// (the peer that forwarded it loses score: an honest node never forwards such a quote), ignored
+/// when the quote is stale or may have been valid where it came from.
+pub fn verdict_for(refusal: &Refusal) -> Verdict {
+    if refusal.code().sender_at_fault() { Verdict::Reject } else { Verdict::Ignore }
 }
 
 /// Validates every gossiped quote from `inbound` and reports each verdict, until the network
@@ -71,16 +60,17 @@ async fn judge(state: &AppState, message: &Inbound) -> (Verdict, Cow<'static, st
             }
             // Already stored: gossip has it, or it came by HTTP and was published from here.
             Ok(intake::Accepted::Known(_)) => return (Verdict::Ignore, "known".into()),
-            Err(error) => {
-                let code = error.body().code.clone();
-                // The node cannot check now (epoch_not_complete already waited for the view).
-                let unavailable = matches!(code.as_ref(), "chain_view_unavailable" | "database_unavailable");
-                if unavailable && message.received_at.elapsed() < intake::lag_grace(state) {
+            Err(NodeError::Refused(refusal)) => return (verdict_for(&refusal), refusal.code().as_str().into()),
+            // The node cannot check now: try again while the quote is fresh, then let it go
+            // without blaming the sender.
+            Err(error @ (NodeError::DatabaseUnavailable | NodeError::ChainViewUnavailable(_))) => {
+                if message.received_at.elapsed() < intake::lag_grace(state) {
                     tokio::time::sleep(state.poll_interval()).await;
                     continue;
                 }
-                return (verdict_for(&code), code);
+                return (Verdict::Ignore, error.code().into());
             }
+            Err(error) => return (Verdict::Ignore, error.code().into()),
         }
     }
 }

@@ -40,54 +40,8 @@ pub enum Backend {
     Sqlite,
 }
 
-/// Where a quote is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum QuoteStatus {
-    /// Valid and claimable as far as the node knows.
-    Pending,
-    /// Named by the claim on L1.
-    Claimed,
-    /// Can no longer be claimed (past `validUntilSlot`, or another quote was claimed, or its
-    /// epoch was proven or pruned without it).
-    Expired,
-    /// Replaced by a newer quote from the same prover for the same epoch.
-    Superseded,
-    /// Claimed, and the epoch was proven: the prover was paid.
-    Proven,
-    /// Claimed, and the epoch was not proven in time: the bond was slashed.
-    Slashed,
-}
-
-impl QuoteStatus {
-    /// The stored and serialized name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Claimed => "claimed",
-            Self::Expired => "expired",
-            Self::Superseded => "superseded",
-            Self::Proven => "proven",
-            Self::Slashed => "slashed",
-        }
-    }
-}
-
-impl FromStr for QuoteStatus {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pending" => Self::Pending,
-            "claimed" => Self::Claimed,
-            "expired" => Self::Expired,
-            "superseded" => Self::Superseded,
-            "proven" => Self::Proven,
-            "slashed" => Self::Slashed,
-            other => return Err(StoreError::Corrupt(format!("quote status {other:?}"))),
-        })
-    }
-}
+pub use crate::domain::QuoteStatus;
+use crate::domain::{ClaimOutcome, ExpiryReason, NodeEvent};
 
 /// A stored quote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,7 +251,7 @@ async fn closed_epochs(
 async fn append_events(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
-    events: &[(&'static str, serde_json::Value)],
+    events: &[NodeEvent],
     now: i64,
 ) -> Result<(), StoreError> {
     if events.is_empty() {
@@ -313,12 +267,25 @@ async fn append_events(
             sql.push_str(&format!("(${}, ${}, ${})", 3 * n + 1, 3 * n + 2, 3 * n + 3));
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (kind, data) in chunk {
-            query = query.bind(*kind).bind(data.to_string()).bind(now);
+        for event in chunk {
+            query = query.bind(event.kind().as_str()).bind(event.data()).bind(now);
         }
         query.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// A consistent snapshot of the stored view of L1, as intake validates against it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainView {
+    /// Where the watcher is.
+    pub cursor: Option<ChainCursor>,
+    /// Epochs not yet proven, and the most recent proven ones.
+    pub epochs: std::collections::HashMap<u64, EpochRecord>,
+    /// The open claim.
+    pub open_claim: Option<ClaimRecord>,
+    /// Escrow deposits of the provers seen.
+    pub deposits: std::collections::HashMap<Address, U256>,
 }
 
 /// Where the watcher is, and the chain as of that L1 block.
@@ -370,8 +337,9 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn uint(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+/// A stored integer that must not be negative, or an error naming its table and column.
+fn uint(column: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column}: {v} is negative")))
 }
 
 fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError> {
@@ -394,11 +362,11 @@ macro_rules! epoch_columns {
 
 fn epoch_from_row(row: &AnyRow) -> Result<EpochRecord, StoreError> {
     Ok(EpochRecord {
-        epoch: uint(row.try_get("epoch")?),
-        init_block: uint(row.try_get("init_block")?),
-        final_block: uint(row.try_get("final_block")?),
-        block_count: uint(row.try_get("block_count")?),
-        tx_count: uint(row.try_get("tx_count")?),
+        epoch: uint("epochs.epoch", row.try_get("epoch")?)?,
+        init_block: uint("epochs.init_block", row.try_get("init_block")?)?,
+        final_block: uint("epochs.final_block", row.try_get("final_block")?)?,
+        block_count: uint("epochs.block_count", row.try_get("block_count")?)?,
+        tx_count: uint("epochs.tx_count", row.try_get("tx_count")?)?,
         total_fees: parse("total_fees", &row.try_get::<String, _>("total_fees")?)?,
         proven: row.try_get::<i64, _>("proven_at_l1")? != 0,
         pruned: row.try_get::<i64, _>("pruned_at_l1")? != 0,
@@ -412,20 +380,22 @@ macro_rules! claim_columns {
     };
 }
 
-fn claim_from_row(row: &AnyRow) -> Result<(ClaimRecord, String), StoreError> {
+fn claim_from_row(row: &AnyRow) -> Result<(ClaimRecord, ClaimOutcome), StoreError> {
     let claim = ClaimRecord {
-        epoch: uint(row.try_get("epoch")?),
+        epoch: uint("claims.epoch", row.try_get("epoch")?)?,
         quote_id: parse("quote_id", &row.try_get::<String, _>("quote_id")?)?,
         bond_provider: parse("bond_provider", &row.try_get::<String, _>("bond_provider")?)?,
         proposer: parse("proposer", &row.try_get::<String, _>("proposer")?)?,
         bond_amount: parse("bond_amount", &row.try_get::<String, _>("bond_amount")?)?,
         basis_point_fee: u32::try_from(row.try_get::<i64, _>("basis_point_fee")?)
             .map_err(|_| StoreError::Corrupt("claim basis_point_fee".into()))?,
-        claimed_at_slot: uint(row.try_get("claimed_at_slot")?),
-        l1_block: uint(row.try_get("l1_block")?),
+        claimed_at_slot: uint("claims.claimed_at_slot", row.try_get("claimed_at_slot")?)?,
+        l1_block: uint("claims.l1_block", row.try_get("l1_block")?)?,
         l1_tx: parse("l1_tx", &row.try_get::<String, _>("l1_tx")?)?,
     };
-    Ok((claim, row.try_get("outcome")?))
+    let outcome: String = row.try_get("outcome")?;
+    let outcome = outcome.parse().map_err(|e| StoreError::Corrupt(format!("claims.outcome: {e}")))?;
+    Ok((claim, outcome))
 }
 
 /// The columns [`Store::quote_from_row`] reads.
@@ -638,19 +608,19 @@ impl Store {
             let (id, quote) = &quotes[n];
             if inserted.contains(&id.to_string()) {
                 let q = &quote.quote;
-                events.push((
-                    "quote_accepted",
-                    serde_json::json!({
-                        "id": id, "prover": q.prover.to_string(), "epoch": q.epoch_number.to_string(),
-                        "basisPointFee": q.basis_point_fee, "bondAmount": q.bond_amount.to_string(),
-                    }),
-                ));
+                events.push(NodeEvent::QuoteAccepted {
+                    id: *id,
+                    prover: q.prover,
+                    epoch: q.epoch_number,
+                    basis_point_fee: q.basis_point_fee,
+                    bond_amount: q.bond_amount,
+                });
             }
         }
         for (pair, ids) in &superseded_by {
             if let Some(n) = latest.get(pair) {
                 for id in ids {
-                    events.push(("quote_superseded", serde_json::json!({"id": id, "by": quotes[*n].0})));
+                    events.push(NodeEvent::QuoteSuperseded { id: *id, by: quotes[*n].0 });
                 }
             }
         }
@@ -695,9 +665,9 @@ impl Store {
         let number = |name: &str| row.try_get::<i64, _>(name).map_err(StoreError::from);
         let quote = EpochProofQuote {
             prover: parse("prover", &text("prover")?)?,
-            epoch_number: U256::from(uint(number("epoch")?)),
-            epoch_init_block: U256::from(uint(number("epoch_init_block")?)),
-            epoch_final_block: U256::from(uint(number("epoch_final_block")?)),
+            epoch_number: U256::from(uint("quotes.epoch", number("epoch")?)?),
+            epoch_init_block: U256::from(uint("quotes.epoch_init_block", number("epoch_init_block")?)?),
+            epoch_final_block: U256::from(uint("quotes.epoch_final_block", number("epoch_final_block")?)?),
             total_fees: parse("total_fees", &text("total_fees")?)?,
             rollup_address: parse("rollup_address", &text("rollup_address")?)?,
             basis_point_fee: u32::try_from(number("basis_point_fee")?)
@@ -711,7 +681,7 @@ impl Store {
             seq: number("seq")?,
             id: parse("id", &text("id")?)?,
             quote: SignedEpochProofQuote { quote, signature },
-            status: text("status")?.parse()?,
+            status: text("status")?.parse().map_err(|e| StoreError::Corrupt(format!("quotes.status: {e}")))?,
             received_at_ms: number("received_at_ms")?,
         })
     }
@@ -736,7 +706,7 @@ impl Store {
 
     /// The view of L1 intake validates against: cursor, epochs not proven (and the 64 latest),
     /// the open claim, and every known deposit.
-    pub async fn load_view(&self) -> Result<crate::view::ChainView, StoreError> {
+    pub async fn load_view(&self) -> Result<ChainView, StoreError> {
         let cursor = self.cursor().await?;
         let epochs = sqlx::query(concat!(
             "SELECT ",
@@ -759,7 +729,7 @@ impl Store {
                 ))
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok(crate::view::ChainView { cursor, epochs, open_claim: self.open_claim().await?, deposits })
+        Ok(ChainView { cursor, epochs, open_claim: self.open_claim().await?, deposits })
     }
 
     /// The open claim (on an epoch neither proven nor slashed), if any.
@@ -775,7 +745,7 @@ impl Store {
     }
 
     /// The claim that named quote `id`, with its outcome, if any.
-    pub async fn claim_of_quote(&self, id: B256) -> Result<Option<(ClaimRecord, String)>, StoreError> {
+    pub async fn claim_of_quote(&self, id: B256) -> Result<Option<(ClaimRecord, ClaimOutcome)>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             claim_columns!(),
@@ -788,7 +758,7 @@ impl Store {
     }
 
     /// The claims of `epoch`, newest first, each with its outcome.
-    pub async fn claims_of_epoch(&self, epoch: u64) -> Result<Vec<(ClaimRecord, String)>, StoreError> {
+    pub async fn claims_of_epoch(&self, epoch: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
         let rows =
             sqlx::query(concat!("SELECT ", claim_columns!(), " FROM claims WHERE epoch = $1 ORDER BY l1_block DESC"))
                 .bind(int(epoch))
@@ -804,7 +774,7 @@ impl Store {
         prover: Option<Address>,
         before: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<(ClaimRecord, String)>, StoreError> {
+    ) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             claim_columns!(),
@@ -901,11 +871,11 @@ impl Store {
         .await?;
         row.map(|row| -> Result<ChainCursor, StoreError> {
             Ok(ChainCursor {
-                l1_block: uint(row.try_get("l1_block")?),
+                l1_block: uint("chain_cursor.l1_block", row.try_get("l1_block")?)?,
                 l1_hash: parse("l1_hash", &row.try_get::<String, _>("l1_hash")?)?,
-                l1_timestamp: uint(row.try_get("l1_timestamp")?),
-                proven_block: uint(row.try_get("proven_block")?),
-                pending_block: uint(row.try_get("pending_block")?),
+                l1_timestamp: uint("chain_cursor.l1_timestamp", row.try_get("l1_timestamp")?)?,
+                proven_block: uint("chain_cursor.proven_block", row.try_get("proven_block")?)?,
+                pending_block: uint("chain_cursor.pending_block", row.try_get("pending_block")?)?,
             })
         })
         .transpose()
@@ -954,9 +924,9 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         for row in &expired {
-            let id: String = row.try_get(0)?;
-            let epoch: i64 = row.try_get(1)?;
-            events.push(("quote_expired", serde_json::json!({"id": id, "epoch": epoch, "reason": "valid_until_slot"})));
+            let id: B256 = parse("quote id", &row.try_get::<String, _>(0)?)?;
+            let epoch = uint("quotes.epoch", row.try_get(1)?)?;
+            events.push(NodeEvent::QuoteExpired { id, epoch, reason: ExpiryReason::ValidUntilSlot });
         }
         let completed = sqlx::query(concat!(
             "SELECT ",
@@ -969,15 +939,14 @@ impl Store {
         .await?;
         for row in &completed {
             let e = epoch_from_row(row)?;
-            {
-                events.push((
-                    "epoch_completed",
-                    serde_json::json!({
-                        "epoch": e.epoch, "initBlock": e.init_block, "finalBlock": e.final_block,
-                        "blockCount": e.block_count, "txCount": e.tx_count, "totalFees": e.total_fees.to_string(),
-                    }),
-                ));
-            }
+            events.push(NodeEvent::EpochCompleted {
+                epoch: e.epoch,
+                init_block: e.init_block,
+                final_block: e.final_block,
+                block_count: e.block_count,
+                tx_count: e.tx_count,
+                total_fees: e.total_fees,
+            });
         }
         append_events(&mut tx, self.backend, &events, now).await?;
         sqlx::query(
@@ -998,7 +967,7 @@ impl Store {
     }
 }
 
-type Events = Vec<(&'static str, serde_json::Value)>;
+type Events = Vec<NodeEvent>;
 
 /// Moves the quotes of `epoch` from `from` to `to`; quotes that expire this way get an event.
 async fn set_epoch_quotes(
@@ -1023,8 +992,8 @@ async fn set_epoch_quotes(
     .await?;
     if to == QuoteStatus::Expired {
         for row in &rows {
-            let id: String = row.try_get(0)?;
-            events.push(("quote_expired", serde_json::json!({"id": id, "epoch": epoch, "reason": "epoch_decided"})));
+            let id: B256 = parse("quote id", &row.try_get::<String, _>(0)?)?;
+            events.push(NodeEvent::QuoteExpired { id, epoch, reason: ExpiryReason::EpochDecided });
         }
     }
     Ok(())
@@ -1080,15 +1049,17 @@ async fn apply_event(
             .execute(&mut *tx)
             .await?;
             set_epoch_quotes(tx, c.epoch, QuoteStatus::Pending, QuoteStatus::Expired, c.l1_block, now, events).await?;
-            events.push((
-                "claim_seen",
-                serde_json::json!({
-                    "epoch": c.epoch, "quoteId": c.quote_id, "bondProvider": c.bond_provider.to_string(),
-                    "proposer": c.proposer.to_string(),
-                    "bondAmount": c.bond_amount.to_string(), "basisPointFee": c.basis_point_fee,
-                    "claimedAtSlot": c.claimed_at_slot, "l1Block": c.l1_block, "l1Tx": c.l1_tx,
-                }),
-            ));
+            events.push(NodeEvent::ClaimSeen {
+                epoch: c.epoch,
+                quote_id: c.quote_id,
+                bond_provider: c.bond_provider,
+                proposer: c.proposer,
+                bond_amount: c.bond_amount,
+                basis_point_fee: c.basis_point_fee,
+                claimed_at_slot: c.claimed_at_slot,
+                l1_block: c.l1_block,
+                l1_tx: c.l1_tx,
+            });
         }
         ChainEvent::Proven { epoch, l1_block } => {
             sqlx::query("UPDATE epochs SET proven_at_l1 = $1 WHERE epoch = $2")
@@ -1105,7 +1076,7 @@ async fn apply_event(
             .await?;
             set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Proven, *l1_block, now, events).await?;
             set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now, events).await?;
-            events.push(("proof_seen", serde_json::json!({"epoch": epoch, "l1Block": l1_block})));
+            events.push(NodeEvent::ProofSeen { epoch: *epoch, l1_block: *l1_block });
         }
         ChainEvent::Slashed { epoch, l1_block } => {
             sqlx::query(
@@ -1116,7 +1087,7 @@ async fn apply_event(
             .execute(&mut *tx)
             .await?;
             set_epoch_quotes(tx, *epoch, QuoteStatus::Claimed, QuoteStatus::Slashed, *l1_block, now, events).await?;
-            events.push(("bond_slashed", serde_json::json!({"epoch": epoch, "l1Block": l1_block})));
+            events.push(NodeEvent::BondSlashed { epoch: *epoch, l1_block: *l1_block });
         }
         ChainEvent::EpochPruned { epoch, l1_block } => {
             sqlx::query("UPDATE epochs SET pruned_at_l1 = $1 WHERE epoch = $2")
@@ -1125,7 +1096,7 @@ async fn apply_event(
                 .execute(&mut *tx)
                 .await?;
             set_epoch_quotes(tx, *epoch, QuoteStatus::Pending, QuoteStatus::Expired, *l1_block, now, events).await?;
-            events.push(("epoch_pruned", serde_json::json!({"epoch": epoch, "l1Block": l1_block})));
+            events.push(NodeEvent::EpochPruned { epoch: *epoch, l1_block: *l1_block });
         }
         ChainEvent::Pruned { proven_block, l1_block } => {
             sqlx::query("UPDATE l2_blocks SET pruned_at_l1 = $1 WHERE number > $2 AND pruned_at_l1 = 0")
@@ -1170,10 +1141,10 @@ async fn refresh_epoch(tx: &mut sqlx::AnyConnection, epoch: u64) -> Result<(), S
     };
     let (mut init, mut last, mut txs, mut fees) = (u64::MAX, 0u64, 0u64, U256::ZERO);
     for row in &rows {
-        let number = uint(row.try_get("number")?);
+        let number = uint("l2_blocks.number", row.try_get("number")?)?;
         init = init.min(number);
         last = last.max(number);
-        txs = txs.saturating_add(uint(row.try_get("tx_count")?));
+        txs = txs.saturating_add(uint("l2_blocks.tx_count", row.try_get("tx_count")?)?);
         fees = fees.saturating_add(parse("fees", &row.try_get::<String, _>("fees")?)?);
     }
     sqlx::query(
@@ -1217,7 +1188,7 @@ impl Store {
         sqlx::query("UPDATE l2_blocks SET pruned_at_l1 = 0 WHERE pruned_at_l1 > $1").bind(f).execute(&mut *tx).await?;
         sqlx::query("UPDATE epochs SET proven_at_l1 = 0 WHERE proven_at_l1 > $1").bind(f).execute(&mut *tx).await?;
         for epoch in touched {
-            refresh_epoch(&mut tx, uint(epoch)).await?;
+            refresh_epoch(&mut tx, uint("epochs.epoch", epoch)?).await?;
         }
         sqlx::query("DELETE FROM claims WHERE l1_block > $1").bind(f).execute(&mut *tx).await?;
         sqlx::query("UPDATE claims SET outcome = 'open', outcome_l1_block = 0 WHERE outcome_l1_block > $1")
@@ -1259,7 +1230,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM l1_blocks WHERE number > $1").bind(f).execute(&mut *tx).await?;
-        let reorg = [("chain_reorg", serde_json::json!({"forkL1Block": fork.l1_block}))];
+        let reorg = [NodeEvent::ChainReorg { fork_l1_block: fork.l1_block }];
         append_events(&mut tx, self.backend, &reorg, now).await?;
         sqlx::query(
             "UPDATE chain_cursor SET l1_block = $1, l1_hash = $2, l1_timestamp = $3, proven_block = $4, \
@@ -1283,7 +1254,12 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((uint(r.try_get("number")?), parse("l1 hash", &r.try_get::<String, _>("hash")?)?)))
+            .map(|r| {
+                Ok((
+                    uint("l1_blocks.number", r.try_get("number")?)?,
+                    parse("l1 hash", &r.try_get::<String, _>("hash")?)?,
+                ))
+            })
             .collect()
     }
 }

@@ -2,24 +2,12 @@
 //! open claim and provers' deposits. Reloaded from the database whenever the watcher (on this
 //! replica or another) moves the cursor, so validating a quote reads no table but `quotes`.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, U256};
 
-use crate::store::{ChainCursor, ClaimRecord, EpochRecord, Store, StoreError};
-
-/// A consistent snapshot of the stored view of L1.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChainView {
-    /// Where the watcher is.
-    pub cursor: Option<ChainCursor>,
-    /// Epochs not yet proven, and the most recent proven ones.
-    pub epochs: HashMap<u64, EpochRecord>,
-    /// The open claim.
-    pub open_claim: Option<ClaimRecord>,
-    /// Escrow deposits of the provers seen.
-    pub deposits: HashMap<Address, U256>,
-}
+pub use crate::store::ChainView;
+use crate::store::{Store, StoreError};
 
 /// The current snapshot, shared by the request handlers. Every change is published on a watch
 /// channel, so a request waiting for the view to catch up with L1 wakes as soon as it does.

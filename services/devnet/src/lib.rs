@@ -259,13 +259,13 @@ impl Devnet {
                 &deployment.rollup.to_string(),
             ])
         };
-        let state = coordination_node::AppState::new(node_config.clone())
+        let node = coordination_node::Node::new(node_config.clone())
             .await
             .map_err(|e| service_error("coordination-node")(&e))?;
-        let node_p2p = state.gossip.as_ref().and_then(|g| g.listen_addrs().first().cloned());
-        let events = state.store.clone();
+        let node_p2p = node.state.gossip.as_ref().and_then(|g| g.listen_addrs().first().cloned());
+        let events = node.state.store.clone();
         let (node, task) = spawn_service("coordination-node", node_config.listen_addr, stopped.clone(), |l, s| {
-            coordination_node::run(state, l, s)
+            coordination_node::run(node, l, s)
         })
         .await?;
         services.push(task);

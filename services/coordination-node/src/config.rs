@@ -1,0 +1,103 @@
+//! The node's settings, parsed once from flags and environment variables.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use alloy::{primitives::Address, transports::http::reqwest::Url};
+use service_kit::telemetry::LogFormat;
+
+/// The node's settings; every flag also reads an environment variable.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(
+    name = "coordination-node",
+    version,
+    about = "Takes, validates and stores signed epoch proof quotes; follows L1"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "NODE_LISTEN_ADDR", default_value = "0.0.0.0:8000")]
+    pub listen_addr: SocketAddr,
+    /// L1 JSON-RPC endpoint.
+    #[arg(long, env = "L1_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub l1_rpc_url: Url,
+    /// The rollup contract.
+    #[arg(long, env = "ROLLUP_ADDRESS")]
+    pub rollup_address: Address,
+    /// PostgreSQL URL; without it the node keeps its data in an embedded SQLite file.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The SQLite file used without `DATABASE_URL`.
+    #[arg(long, env = "NODE_SQLITE_PATH", default_value = "coordination-node.sqlite")]
+    pub sqlite_path: PathBuf,
+    /// How often the L1 is polled, in milliseconds.
+    #[arg(long, env = "PROVER_NODE_POLLING_INTERVAL_MS", default_value_t = 1000)]
+    pub polling_interval_ms: u64,
+    /// L1 block to start watching from when the database has no cursor (the rollup's deployment).
+    #[arg(long, env = "NODE_WATCH_FROM_BLOCK", default_value_t = 0)]
+    pub watch_from_block: u64,
+    /// Most L1 blocks read per watcher step.
+    #[arg(long, env = "NODE_WATCH_BATCH_BLOCKS", default_value_t = 1000)]
+    pub watch_batch_blocks: u64,
+    /// Most pending quotes kept per epoch.
+    #[arg(long, env = "NODE_QUOTES_PER_EPOCH", default_value_t = 10_000)]
+    pub quotes_per_epoch: u32,
+    /// Quotes per second one client address may submit, sustained (0: no limit).
+    #[arg(long, env = "NODE_RATE_LIMIT_PER_SECOND", default_value_t = 200)]
+    pub rate_limit_per_second: u32,
+    /// Quotes one client address may submit in a burst.
+    #[arg(long, env = "NODE_RATE_LIMIT_BURST", default_value_t = 400)]
+    pub rate_limit_burst: u32,
+    /// How often new events are read for the live stream, in milliseconds.
+    #[arg(long, env = "NODE_EVENTS_POLL_MS", default_value_t = 200)]
+    pub events_poll_ms: u64,
+    /// Events buffered per stream client before a slow client is told it fell behind.
+    #[arg(long, env = "NODE_EVENTS_BUFFER", default_value_t = 4096)]
+    pub events_buffer: usize,
+    /// Largest request body, in bytes (a quote is well under 1 KiB).
+    #[arg(long, env = "NODE_BODY_LIMIT", default_value_t = 4096)]
+    pub body_limit: usize,
+    /// Requests taking longer than this are answered 408, in milliseconds.
+    #[arg(long, env = "NODE_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// The quote gossip network (off unless `P2P_ENABLED=true`); the node listens on
+    /// `/ip4/0.0.0.0/tcp/40400` and keeps its key in `coordination-node.p2p-key` by default.
+    #[command(flatten)]
+    pub p2p: quote_gossip::P2pArgs,
+}
+
+impl Config {
+    /// Settings for a node started in-process beside a local chain (tests, benchmarks): the
+    /// defaults of the command line, on a free loopback port, polling L1 and events every 20 ms,
+    /// without a rate limit.
+    pub fn local(l1_rpc_url: Url, rollup_address: Address, database_url: String) -> Self {
+        use clap::Parser as _;
+        let defaults = Self::parse_from(["coordination-node", "--rollup-address", &rollup_address.to_string()]);
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            l1_rpc_url,
+            database_url: Some(database_url),
+            polling_interval_ms: 20,
+            events_poll_ms: 20,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
+            p2p: quote_gossip::P2pArgs::disabled(),
+            ..defaults
+        }
+    }
+
+    /// The database URL in use: `DATABASE_URL`, or the SQLite file.
+    pub fn database(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.sqlite_path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_has_its_own_name() {
+        use clap::CommandFactory;
+        super::Config::command().debug_assert();
+    }
+}
