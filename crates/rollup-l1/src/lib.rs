@@ -6,6 +6,7 @@
 
 pub mod bindings;
 pub mod devchain;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 mod deploy;

@@ -15,7 +15,7 @@ use crate::{domain::Refusal, store::StoreError};
 pub enum NodeError {
     /// A quote was refused: `422` (or `400` for a malformed body) with the refusal's code.
     #[error(transparent)]
-    Refused(#[from] Refusal),
+    Refused(Box<Refusal>),
     /// The database cannot be used; nothing was stored (`503 database_unavailable`). The cause
     /// went to the log when this was made.
     #[error("the node's database is unavailable")]
@@ -41,6 +41,12 @@ pub enum NodeError {
         /// For people.
         message: String,
     },
+}
+
+impl From<Refusal> for NodeError {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(Box::new(refusal))
+    }
 }
 
 impl From<StoreError> for NodeError {

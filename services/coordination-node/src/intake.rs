@@ -82,8 +82,8 @@ async fn take_when_seen(
     loop {
         changes.borrow_and_update();
         let refusal = match take_signed(state, signed, config).await {
-            Err(NodeError::Refused(refusal @ Refusal::EpochNotComplete { .. }))
-                if view_behind(state, &signed, &config) =>
+            Err(NodeError::Refused(refusal))
+                if matches!(*refusal, Refusal::EpochNotComplete { .. }) && view_behind(state, &signed, &config) =>
             {
                 refusal
             }
@@ -93,7 +93,7 @@ async fn take_when_seen(
             ended_on_l1 = Some(epoch_ended_on_l1(state, &config, signed.quote.epoch_number).await);
         }
         let Some(left) = grace.checked_sub(received_at.elapsed()).filter(|_| ended_on_l1 == Some(true)) else {
-            return Err(refusal.into());
+            return Err(NodeError::Refused(refusal));
         };
         // Woken by the next view change; the poll interval bounds a wait whose wake-up was missed.
         let _ = tokio::time::timeout(left.min(state.poll_interval()), changes.changed()).await;
@@ -222,20 +222,20 @@ async fn check_against_view(
     Ok(())
 }
 
-fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupConfig) -> Result<B256, Refusal> {
+fn check_signature_and_rollup(signed: &SignedEpochProofQuote, config: &RollupConfig) -> Result<B256, NodeError> {
     let domain = config.quote_domain();
     let id = signed.id(&domain);
     signed.verify_digest(id).map_err(|e| {
-        Refusal::InvalidSignature(match e {
+        NodeError::from(Refusal::InvalidSignature(match e {
             VerifyError::WrongSigner { expected, recovered } => format!(
                 "the signature recovers to {recovered}, not to the prover {expected} (under the EIP-712 domain of rollup {} on chain {})",
                 config.address, config.chain_id
             ),
             VerifyError::Unrecoverable(e) => e.to_string(),
-        })
+        }))
     })?;
     if signed.quote.rollup_address != config.address {
-        return Err(Refusal::WrongRollup { quote: signed.quote.rollup_address, node: config.address });
+        return Err(Refusal::WrongRollup { quote: signed.quote.rollup_address, node: config.address }.into());
     }
     Ok(id)
 }

@@ -67,12 +67,5 @@ impl ViewCache {
 /// Keeps `cache` current, checking the stored cursor every `interval` (what another replica's
 /// watcher wrote; this replica's watcher refreshes the view itself right after each commit).
 pub async fn keep_fresh(cache: Arc<ViewCache>, store: Store, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(error) = cache.refresh(&store).await {
-            tracing::warn!(%error, "cannot reload the view of L1 from the database");
-        }
-    }
+    service_kit::every(interval, std::future::pending(), "reloading the view of L1", || cache.refresh(&store)).await;
 }

@@ -10,9 +10,11 @@ use std::{
     time::Duration,
 };
 
-use alloy::primitives::{Address, U256};
-use coordination_node::store::{EventRecord, Store};
-use serde_json::Value;
+use alloy::primitives::{Address, B256, U256};
+use coordination_node::{
+    domain::{ExpiryReason, NodeEvent},
+    store::{EventRecord, Store},
+};
 
 /// What happened on the devnet so far, added up from the node's events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,16 +107,16 @@ fn plural(count: u64, noun: &str) -> String {
 /// A quote seen for an epoch not yet claimed.
 #[derive(Clone, Debug)]
 struct Seen {
-    id: String,
+    id: B256,
     prover: Address,
-    fee: u64,
+    fee: u32,
 }
 
 /// A claim seen, until its epoch is decided.
 #[derive(Clone, Copy, Debug)]
 struct Claim {
     prover: Address,
-    fee: u64,
+    fee: u32,
     bond: U256,
 }
 
@@ -127,80 +129,67 @@ struct Timeline {
     claims: HashMap<u64, Claim>,
 }
 
-fn number(value: &Value) -> u64 {
-    value.as_u64().or_else(|| value.as_str().and_then(|e| e.parse().ok())).unwrap_or(0)
-}
-
-fn amount(value: &Value) -> U256 {
-    value.as_str().and_then(|s| s.parse().ok()).or_else(|| value.as_u64().map(U256::from)).unwrap_or_default()
-}
-
-fn address(value: &Value) -> Address {
-    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
-}
-
 impl Timeline {
     /// The lines for one event (none for events the timeline does not show).
-    fn lines(&mut self, event: &EventRecord) -> Vec<String> {
-        let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
-        let epoch = number(&data["epoch"]);
+    fn lines(&mut self, record: &EventRecord) -> Vec<String> {
+        let event = match NodeEvent::parse(&record.kind, &record.data) {
+            Ok(event) => event,
+            Err(error) => {
+                return vec![format!("(event {} of kind {} not understood: {error})", record.seq, record.kind)];
+            }
+        };
         let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-        match event.kind.as_str() {
-            "epoch_completed" => {
+        match event {
+            NodeEvent::EpochCompleted { epoch, init_block, final_block, block_count, tx_count, total_fees } => {
                 tally.epochs_completed += 1;
-                let fees = amount(&data["totalFees"]);
-                self.fees.insert(epoch, fees);
+                self.fees.insert(epoch, total_fees);
                 vec![format!(
-                    "epoch {epoch} complete: blocks {}..={} ({} blocks), {} txs, fees {fees}",
-                    data["initBlock"], data["finalBlock"], data["blockCount"], data["txCount"],
+                    "epoch {epoch} complete: blocks {init_block}..={final_block} ({block_count} blocks), {tx_count} txs, fees {total_fees}"
                 )]
             }
-            "quote_accepted" => {
+            NodeEvent::QuoteAccepted { id, prover, epoch, basis_point_fee, bond_amount } => {
                 tally.quotes_accepted += 1;
-                let prover = address(&data["prover"]);
-                let fee = number(&data["basisPointFee"]);
-                let seen = self.quotes.entry(epoch).or_default();
+                let seen = self.quotes.entry(epoch.saturating_to()).or_default();
                 // A newer quote of the same prover supersedes its older one.
                 seen.retain(|q| q.prover != prover);
-                seen.push(Seen { id: data["id"].as_str().unwrap_or_default().to_owned(), prover, fee });
+                seen.push(Seen { id, prover, fee: basis_point_fee });
                 vec![format!(
-                    "  quote for epoch {epoch} from {}: fee {fee} bps, bond {}",
-                    self.names.of(prover),
-                    amount(&data["bondAmount"])
+                    "  quote for epoch {epoch} from {}: fee {basis_point_fee} bps, bond {bond_amount}",
+                    self.names.of(prover)
                 )]
             }
             // A quote that expired by its own `validUntilSlot` did not lose to the claim.
-            "quote_expired" if data["reason"] == "valid_until_slot" => {
-                let id = data["id"].as_str().unwrap_or_default();
+            NodeEvent::QuoteExpired { id, epoch, reason: ExpiryReason::ValidUntilSlot } => {
                 if let Some(seen) = self.quotes.get_mut(&epoch) {
                     seen.retain(|q| q.id != id);
                 }
                 Vec::new()
             }
-            "claim_seen" => {
+            NodeEvent::ClaimSeen {
+                epoch,
+                quote_id,
+                bond_provider,
+                proposer,
+                bond_amount,
+                basis_point_fee,
+                claimed_at_slot,
+                ..
+            } => {
                 tally.epochs_claimed += 1;
-                let claim = Claim {
-                    prover: address(&data["bondProvider"]),
-                    fee: number(&data["basisPointFee"]),
-                    bond: amount(&data["bondAmount"]),
-                };
+                let claim = Claim { prover: bond_provider, fee: basis_point_fee, bond: bond_amount };
                 tally.provers.entry(claim.prover).or_default().won += 1;
                 self.claims.insert(epoch, claim);
                 let mut lines = vec![format!(
-                    "  epoch {epoch} claimed by {} with the quote of {} ({} bps, bond {}) at slot {}",
-                    self.names.of(address(&data["proposer"])),
-                    self.names.of(claim.prover),
-                    claim.fee,
-                    claim.bond,
-                    data["claimedAtSlot"]
+                    "  epoch {epoch} claimed by {} with the quote of {} ({basis_point_fee} bps, bond {bond_amount}) at slot {claimed_at_slot}",
+                    self.names.of(proposer),
+                    self.names.of(bond_provider),
                 )];
-                let winner = data["quoteId"].as_str().unwrap_or_default();
-                for lost in self.quotes.remove(&epoch).unwrap_or_default().iter().filter(|q| q.id != winner) {
+                for lost in self.quotes.remove(&epoch).unwrap_or_default().iter().filter(|q| q.id != quote_id) {
                     lines.push(format!("    outbid: {} at {} bps", self.names.of(lost.prover), lost.fee));
                 }
                 lines
             }
-            "proof_seen" => {
+            NodeEvent::ProofSeen { epoch, l1_block } => {
                 tally.epochs_proven += 1;
                 self.quotes.remove(&epoch);
                 match self.claims.remove(&epoch) {
@@ -211,15 +200,14 @@ impl Timeline {
                         prover.proven += 1;
                         prover.paid += paid;
                         vec![format!(
-                            "  epoch {epoch} proven by {} (L1 block {}): paid {paid}, bond returned",
-                            self.names.of(claim.prover),
-                            data["l1Block"]
+                            "  epoch {epoch} proven by {} (L1 block {l1_block}): paid {paid}, bond returned",
+                            self.names.of(claim.prover)
                         )]
                     }
-                    None => vec![format!("  epoch {epoch} proven (L1 block {}), unclaimed", data["l1Block"])],
+                    None => vec![format!("  epoch {epoch} proven (L1 block {l1_block}), unclaimed")],
                 }
             }
-            "bond_slashed" => match self.claims.remove(&epoch) {
+            NodeEvent::BondSlashed { epoch, .. } => match self.claims.remove(&epoch) {
                 Some(claim) => {
                     tally.provers.entry(claim.prover).or_default().slashed += claim.bond;
                     vec![format!(
@@ -230,13 +218,15 @@ impl Timeline {
                 }
                 None => vec![format!("  epoch {epoch} not proven in time: bond slashed")],
             },
-            "epoch_pruned" => {
+            NodeEvent::EpochPruned { epoch, .. } => {
                 tally.epochs_pruned += 1;
                 self.quotes.remove(&epoch);
                 vec![format!("  epoch {epoch} pruned")]
             }
-            "chain_reorg" => vec![format!("L1 reorg: view rolled back to L1 block {}", data["forkL1Block"])],
-            _ => Vec::new(),
+            NodeEvent::ChainReorg { fork_l1_block } => {
+                vec![format!("L1 reorg: view rolled back to L1 block {fork_l1_block}")]
+            }
+            NodeEvent::QuoteExpired { .. } | NodeEvent::QuoteSuperseded { .. } => Vec::new(),
         }
     }
 }
