@@ -20,6 +20,9 @@ pub struct EpochToPrice {
     pub tx_count: u64,
     /// Sum of the epoch's fees.
     pub total_fees: U256,
+    /// The last slot the quote needs to be claimable at (the end of the epoch's claim window);
+    /// sent as `validUntilSlot`, which the pricing service may shorten but never extends.
+    pub valid_until_slot: Option<u64>,
 }
 
 /// A price for an epoch.
@@ -77,13 +80,16 @@ impl QuoteProvider {
                 Some(Pricing { basis_point_fee: *basis_point_fee, bond_amount: *bond_amount, valid_until_slot: None })
             }
             Self::Http { url, client, retries } => {
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "epochNumber": epoch.epoch_number,
                     "fromBlock": epoch.from_block,
                     "endBlock": epoch.end_block,
                     "txCount": epoch.tx_count,
                     "totalFees": epoch.total_fees.to_string(),
                 });
+                if let Some(slot) = epoch.valid_until_slot {
+                    body["validUntilSlot"] = slot.into();
+                }
                 let mut attempt = 0;
                 loop {
                     match client.post(url.clone()).json(&body).send().await {

@@ -240,6 +240,7 @@ impl ProverNode {
                 end_block: info.final_block,
                 tx_count: info.tx_count,
                 total_fees: info.total_fees,
+                valid_until_slot: Some(window_end),
             };
             self.metrics.epochs_seen.inc();
             let Some(pricing) = self.pricing.get_quote(&question).await else {

@@ -131,6 +131,7 @@ mod pricing {
             end_block: 32,
             tx_count: 40,
             total_fees: U256::from(total_fees),
+            valid_until_slot: None,
         }
     }
 
@@ -152,6 +153,9 @@ mod pricing {
         let pricing = provider.get_quote(&epoch(2_000_000_000_000_000_000)).await.expect("a quote");
         assert!(pricing.basis_point_fee >= 1 && !pricing.bond_amount.is_zero());
         assert_eq!(pricing.valid_until_slot, Some(U256::from(8 * 4 + 3)));
+        // The prover asks for the slot it needs: a shorter validity is honoured.
+        let shorter = EpochToPrice { valid_until_slot: Some(33), ..epoch(2_000_000_000_000_000_000) };
+        assert_eq!(provider.get_quote(&shorter).await.expect("a quote").valid_until_slot, Some(U256::from(33)));
         // Fees below the cost: declined, no quote.
         assert_eq!(provider.get_quote(&epoch(10)).await, None);
     }

@@ -30,6 +30,10 @@ pub struct QuoteRequest {
     /// Sum of the epoch's fees, in fee-token base units.
     #[schema(value_type = String, example = "2000000000000000000")]
     total_fees: Option<JsonScalar>,
+    /// The last slot (absolute) the prover wants the quote to be claimable at; the answer is
+    /// valid until this slot or the policy's limit, whichever comes first.
+    #[schema(value_type = Option<String>, example = "33")]
+    valid_until_slot: Option<JsonScalar>,
 }
 
 fn field_error(field: &'static str, error: &NumberError) -> ApiError {
@@ -47,6 +51,14 @@ fn uint64(field: &'static str, value: &Option<JsonScalar>) -> Result<u64, ApiErr
 }
 
 impl QuoteRequest {
+    /// The `validUntilSlot` asked for, if any.
+    fn requested_validity(&self) -> Result<Option<u64>, ApiError> {
+        match &self.valid_until_slot {
+            None => Ok(None),
+            Some(value) => value.to_u64().map(Some).map_err(|e| field_error("validUntilSlot", &e)),
+        }
+    }
+
     /// The epoch described, or the first field at fault.
     fn parse(&self) -> Result<EpochSummary, ApiError> {
         let epoch = EpochSummary {
@@ -80,12 +92,17 @@ pub struct QuoteResponse {
     /// Last L2 slot (absolute, inclusive) at which the quote may be claimed (decimal string).
     #[schema(example = "67")]
     pub valid_until_slot: String,
+    /// When the request asked for a `validUntilSlot`: `request` if the answer's is that one,
+    /// `policy` if it is the policy's limit (the one asked for was later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until_slot_from: Option<crate::policy::ValidityFrom>,
 }
 
 async fn answer(state: &AppState, request: &QuoteRequest) -> Result<Json<QuoteResponse>, ApiError> {
     let epoch = request.parse()?;
+    let requested_validity = request.requested_validity()?;
     let loaded = state.policy.current();
-    match loaded.policy.price(&epoch) {
+    match loaded.policy.price(&epoch, requested_validity) {
         Ok(priced) => {
             state.metrics.quoted();
             tracing::info!(
@@ -104,6 +121,7 @@ async fn answer(state: &AppState, request: &QuoteRequest) -> Result<Json<QuoteRe
                 basis_point_fee: priced.basis_point_fee,
                 bond_amount: priced.bond_amount.to_string(),
                 valid_until_slot: priced.valid_until_slot.to_string(),
+                valid_until_slot_from: requested_validity.map(|_| priced.validity_from),
             }))
         }
         Err(decline) => {
@@ -117,7 +135,8 @@ async fn answer(state: &AppState, request: &QuoteRequest) -> Result<Json<QuoteRe
 /// Price an epoch.
 ///
 /// Declines answer `422` with the reason as `code`: `too_many_txs`, `too_many_blocks`,
-/// `fees_below_cost` or `fee_above_maximum`.
+/// `fees_below_cost`, `fee_above_maximum` or `validity_before_claim_window`. A `validUntilSlot`
+/// in the request shortens the quote's validity (never beyond the policy's).
 #[utoipa::path(
     post,
     path = "/quote",

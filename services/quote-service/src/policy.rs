@@ -130,10 +130,22 @@ pub struct Priced {
     pub bond_amount: U256,
     /// Last slot (absolute, inclusive) at which the quote may be claimed.
     pub valid_until_slot: u64,
+    /// Whether that slot is the one requested or the policy's limit.
+    pub validity_from: ValidityFrom,
     /// What proving the epoch costs under the policy.
     pub cost: U256,
     /// What the prover is paid at this fee (`total_fees × fee / 10000`, rounded down as on L1).
     pub payout: U256,
+}
+
+/// Where a quote's `validUntilSlot` comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidityFrom {
+    /// The slot the request asked for (within the policy's limit).
+    Request,
+    /// The policy's limit: none was asked for, or the one asked for was later.
+    Policy,
 }
 
 /// Why an epoch is not quoted.
@@ -171,6 +183,15 @@ pub enum Decline {
         /// The maximum.
         max_bps: u32,
     },
+    /// The requested `validUntilSlot` ends before the epoch's claim window opens: such a quote
+    /// could never be claimed.
+    #[error("validUntilSlot {requested} is before the epoch's claim window opens at slot {window_start}")]
+    ValidityBeforeClaimWindow {
+        /// The slot asked for.
+        requested: u64,
+        /// The first slot of the claim window.
+        window_start: u64,
+    },
 }
 
 impl Decline {
@@ -181,11 +202,13 @@ impl Decline {
             Self::TooManyBlocks { .. } => "too_many_blocks",
             Self::FeesBelowCost { .. } => "fees_below_cost",
             Self::FeeAboveMaximum { .. } => "fee_above_maximum",
+            Self::ValidityBeforeClaimWindow { .. } => "validity_before_claim_window",
         }
     }
 
     /// Every reason, for metrics and documentation.
-    pub const CODES: [&'static str; 4] = ["too_many_txs", "too_many_blocks", "fees_below_cost", "fee_above_maximum"];
+    pub const CODES: [&'static str; 5] =
+        ["too_many_txs", "too_many_blocks", "fees_below_cost", "fee_above_maximum", "validity_before_claim_window"];
 }
 
 fn div_ceil(a: U256, b: U256) -> U256 {
@@ -194,8 +217,9 @@ fn div_ceil(a: U256, b: U256) -> U256 {
 }
 
 impl Policy {
-    /// Prices `epoch`, or says why not.
-    pub fn price(&self, epoch: &EpochSummary) -> Result<Priced, Decline> {
+    /// Prices `epoch`, valid until `requested_validity` when one is asked for and the policy's
+    /// validity reaches that far (never beyond the policy's), or says why not.
+    pub fn price(&self, epoch: &EpochSummary, requested_validity: Option<u64>) -> Result<Priced, Decline> {
         if epoch.tx_count > self.limits.max_tx_count {
             return Err(Decline::TooManyTxs { tx_count: epoch.tx_count, max: self.limits.max_tx_count });
         }
@@ -226,12 +250,16 @@ impl Policy {
                 (payout.saturating_mul(U256::from(*multiple_bps)) / bps).clamp(*min, *max)
             }
         };
-        let valid_until_slot = epoch
-            .epoch_number
-            .saturating_add(1)
-            .saturating_mul(self.epoch_duration_slots)
-            .saturating_add(self.validity_slots - 1);
-        Ok(Priced { basis_point_fee, bond_amount, valid_until_slot, cost, payout })
+        let window_start = epoch.epoch_number.saturating_add(1).saturating_mul(self.epoch_duration_slots);
+        let limit = window_start.saturating_add(self.validity_slots - 1);
+        let (valid_until_slot, validity_from) = match requested_validity {
+            Some(requested) if requested < window_start => {
+                return Err(Decline::ValidityBeforeClaimWindow { requested, window_start });
+            }
+            Some(requested) if requested < limit => (requested, ValidityFrom::Request),
+            _ => (limit, ValidityFrom::Policy),
+        };
+        Ok(Priced { basis_point_fee, bond_amount, valid_until_slot, validity_from, cost, payout })
     }
 
     /// Reads a policy from TOML text, applies `overrides` and validates it.

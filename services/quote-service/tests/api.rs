@@ -3,7 +3,11 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use quote_service::{AppState, Config, api::QuoteResponse, policy::Override};
+use quote_service::{
+    AppState, Config,
+    api::QuoteResponse,
+    policy::{Override, ValidityFrom},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::ErrorBody;
@@ -140,7 +144,12 @@ mod pricing {
         let q = app.quote(&epoch("100000")).await.expect("quoted");
         assert_eq!(
             q,
-            QuoteResponse { basis_point_fee: 143, bond_amount: "777".into(), valid_until_slot: "195".into() }
+            QuoteResponse {
+                basis_point_fee: 143,
+                bond_amount: "777".into(),
+                valid_until_slot: "195".into(),
+                valid_until_slot_from: None,
+            }
         );
         // 1430 of 100001: 142.998… rounds up to 143, so the payout (rounded down) is 1430.
         let q = app.quote(&epoch("100001")).await.expect("quoted");
@@ -157,6 +166,28 @@ mod pricing {
         assert_eq!(app.quote(&body).await.expect("quoted").valid_until_slot, "35");
         body["epochNumber"] = json!(100);
         assert_eq!(app.quote(&body).await.expect("quoted").valid_until_slot, (101 * 32 + 3).to_string());
+    }
+
+    #[tokio::test]
+    async fn a_requested_valid_until_slot_shortens_the_validity_but_never_extends_it() {
+        let app = TestApp::start().await;
+        // Epoch 0's claim window opens at slot 32; the policy keeps a quote valid through 35.
+        let mut body = epoch("100000");
+        body["epochNumber"] = json!(0);
+        body["validUntilSlot"] = json!(33);
+        let q = app.quote(&body).await.expect("quoted");
+        assert_eq!((q.valid_until_slot.as_str(), q.valid_until_slot_from), ("33", Some(ValidityFrom::Request)));
+        body["validUntilSlot"] = json!("100");
+        let q = app.quote(&body).await.expect("quoted");
+        assert_eq!((q.valid_until_slot.as_str(), q.valid_until_slot_from), ("35", Some(ValidityFrom::Policy)));
+        body["validUntilSlot"] = json!(31);
+        let (status, error) = app.quote(&body).await.expect_err("declined");
+        assert_eq!((status, error.code.as_ref()), (StatusCode::UNPROCESSABLE_ENTITY, "validity_before_claim_window"));
+        body["validUntilSlot"] = json!("soon");
+        let (status, text) = app.post_raw("/quote", "application/json", body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        let error: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!((error["code"].as_str(), error["field"].as_str()), (Some("invalid_number"), Some("validUntilSlot")));
     }
 
     #[tokio::test]
@@ -201,7 +232,7 @@ mod pricing {
                 tx_count: next() % 10_000,
                 total_fees: U256::from(next() % 10_000_000),
             };
-            if let Ok(p) = policy.price(&e) {
+            if let Ok(p) = policy.price(&e, None) {
                 quoted += 1;
                 assert!(p.payout >= p.cost, "{e:?} → {p:?}");
                 assert_eq!(p.payout, e.total_fees * U256::from(p.basis_point_fee) / U256::from(10_000));
