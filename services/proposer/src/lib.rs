@@ -2,6 +2,8 @@
 //! and in each claim window asks the coordination node for the epoch's quotes, drops those that
 //! would fail on L1 (simulated with `eth_call`), and claims the cheapest.
 
+pub mod metrics;
+
 use std::{
     sync::Mutex,
     time::{Duration, Instant},
@@ -80,6 +82,7 @@ pub struct Proposer {
     collect: Duration,
     /// The epoch whose claim window this proposer is collecting quotes in, and since when.
     collecting: std::sync::Arc<Mutex<Option<(u64, Instant)>>>,
+    metrics: metrics::Metrics,
 }
 
 impl Proposer {
@@ -102,7 +105,13 @@ impl Proposer {
             blocks,
             collect: Duration::ZERO,
             collecting: Default::default(),
+            metrics: metrics::Metrics::default(),
         })
+    }
+
+    /// What it counts.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// Collects quotes for `collect` after it first sees an epoch's claim window open before
@@ -153,6 +162,7 @@ impl Proposer {
         let (txs, fees) = self.blocks.block(slot);
         match self.rollup.propose(txs, fees, keccak256(slot.to_be_bytes())).await {
             Ok(_) => {
+                self.metrics.blocks_proposed.inc();
                 tracing::info!(slot, txs, %fees, "block proposed");
                 Ok(Some(slot))
             }
@@ -180,6 +190,7 @@ impl Proposer {
         let quotes = match self.quotes(epoch).await {
             Ok(quotes) => quotes,
             Err(error) => {
+                self.metrics.node_failures.inc();
                 tracing::warn!(epoch, slot, %error, "no quote list from the coordination node; trying again");
                 return Ok(None);
             }
@@ -213,6 +224,7 @@ impl Proposer {
         };
         match self.rollup.claim_epoch_proof_right(quote).await {
             Ok(_) => {
+                self.metrics.epochs_claimed.inc();
                 tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee, bond = %quote.quote.bond_amount, "claimed");
                 Ok(Some((epoch, id)))
             }
@@ -272,6 +284,9 @@ pub struct Config {
     /// Fee per generated transaction, in token base units (paid by the proposer).
     #[arg(long, env = "PROPOSER_FEE_PER_TX", default_value = "10000000000000000")]
     pub fee_per_tx: U256,
+    /// Serve `/healthz` and `/metrics` here (blocks proposed, epochs claimed, node failures).
+    #[arg(long, env = "PROPOSER_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = service_kit::telemetry::LogFormat::Text)]
     pub log_format: service_kit::telemetry::LogFormat,
@@ -294,8 +309,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Proposer> {
         max_txs: config.max_txs.max(config.min_txs),
         fee_per_tx: config.fee_per_tx,
     };
-    Ok(Proposer::new(rollup, chain, address, config.coordination_node_url.clone(), blocks)?
-        .collecting_for(Duration::from_millis(config.collect_ms)))
+    let proposer = Proposer::new(rollup, chain, address, config.coordination_node_url.clone(), blocks)?
+        .collecting_for(Duration::from_millis(config.collect_ms));
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let router = proposer.metrics().router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    Ok(proposer)
 }
 
 /// Steps every `interval` until `shutdown` resolves.

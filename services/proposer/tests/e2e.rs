@@ -85,11 +85,16 @@ impl System {
 
     /// The test chain's first proposer, asking the node, with small generated blocks.
     fn proposer(&self) -> Proposer {
+        self.proposer_asking(&self.node)
+    }
+
+    /// The same proposer asking `node` for quotes.
+    fn proposer_asking(&self, node: &str) -> Proposer {
         Proposer::new(
             self.chain.proposer.rollup.clone(),
             self.chain.config,
             self.chain.proposer.address(),
-            self.node.parse().expect("url"),
+            node.parse().expect("url"),
             BlockGenerator { min_txs: 1, max_txs: 5, fee_per_tx: U256::from(1_000) },
         )
         .expect("proposer")
@@ -305,4 +310,59 @@ async fn cheaper_quote_arriving_later_wins(system: System) {
     assert_eq!(loser["outbidBy"]["basisPointFee"], 200, "{loser}");
     let by_id = system.get(&format!("epoch-proof-quotes/{}", loser["id"].as_str().expect("id"))).await;
     assert_eq!(by_id["lost"], "outbid", "{by_id}");
+}
+
+/// A stand-in for the node on a free port: answers `500` while `failing` is set, else forwards
+/// each GET to `node`. Returns its base URL.
+async fn failing_front(node: String, failing: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use axum::{http::StatusCode, response::IntoResponse};
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (client, node, failing) = (client.clone(), node.clone(), failing.clone());
+        async move {
+            if failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return (StatusCode::INTERNAL_SERVER_ERROR, r#"{"code":"internal_error","message":"boom"}"#.to_owned())
+                    .into_response();
+            }
+            let path = uri.path_and_query().map_or("/", |p| p.as_str()).trim_start_matches('/');
+            let answer = client.get(format!("{node}{path}")).send().await.expect("node answers");
+            let status = StatusCode::from_u16(answer.status().as_u16()).expect("status");
+            (status, answer.text().await.expect("body")).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/")
+}
+
+/// A node answering 500 is not "no quotes": the proposer counts it, keeps proposing, and claims
+/// the epoch once the node answers again.
+#[tokio::test]
+async fn a_failing_node_is_counted_and_the_epoch_is_claimed_once_it_recovers() {
+    use std::sync::{Arc, atomic::AtomicBool};
+    let system = System::start().await;
+    let chain = &system.chain;
+    let prover = system.prover(2, 200).await;
+    let failing = Arc::new(AtomicBool::new(true));
+    let front = failing_front(system.node.clone(), failing.clone()).await;
+    let proposer = system.proposer_asking(&front);
+    for slot in 1..=3 {
+        chain.warp_to_slot(slot).await;
+        assert_eq!(proposer.step().await.expect("proposer step").proposed, Some(slot));
+    }
+    chain.warp_to_slot(chain.config.claim_window(0).0).await;
+    system.synced().await;
+    assert_eq!(prover.step().await.expect("prover step").quoted, vec![0]);
+
+    let report = proposer.step().await.expect("a failing node does not stop the proposer");
+    assert_eq!(report.claimed, None);
+    assert_eq!(report.proposed, Some(chain.config.claim_window(0).0), "it still proposes");
+    assert_eq!(proposer.metrics().node_failures.get(), 1);
+
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let claimed = proposer.step().await.expect("proposer step").claimed;
+    assert_eq!(claimed.map(|(epoch, _)| epoch), Some(0), "claimed once the node answers");
+    assert_eq!(proposer.metrics().node_failures.get(), 1);
+    assert_eq!(proposer.metrics().epochs_claimed.get(), 1);
 }

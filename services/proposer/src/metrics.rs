@@ -1,0 +1,45 @@
+//! What the proposer counts, served on `PROPOSER_METRICS_ADDR` with `/healthz`.
+
+use std::sync::Arc;
+
+use axum::{Json, Router, routing::get};
+use prometheus_client::{metrics::counter::Counter, registry::Registry};
+use service_kit::metrics::SharedRegistry;
+
+/// The proposer's metrics.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: SharedRegistry,
+    /// Blocks proposed.
+    pub blocks_proposed: Counter,
+    /// Epochs claimed.
+    pub epochs_claimed: Counter,
+    /// Times the coordination node could not be asked for quotes (unreachable, or an error
+    /// answer): not the same as "no quotes yet".
+    pub node_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("proposer");
+        let [blocks_proposed, epochs_claimed, node_failures] = std::array::from_fn(|_| Counter::default());
+        registry.register("blocks_proposed", "Blocks proposed", blocks_proposed.clone());
+        registry.register("epochs_claimed", "Epochs claimed", epochs_claimed.clone());
+        registry.register(
+            "node_failures",
+            "Times the coordination node could not be asked for quotes (unreachable or an error answer)",
+            node_failures.clone(),
+        );
+        Self { registry: Arc::new(registry), blocks_proposed, epochs_claimed, node_failures }
+    }
+}
+
+impl Metrics {
+    /// `/healthz` and `/metrics`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+            .route("/metrics", get(service_kit::metrics::serve_metrics))
+            .with_state(self.registry.clone())
+    }
+}
