@@ -72,8 +72,14 @@ impl Config {
     /// defaults of the command line, on a free loopback port, polling L1 and events every 20 ms,
     /// without a rate limit.
     pub fn local(l1_rpc_url: Url, rollup_address: Address, database_url: String) -> Self {
-        use clap::Parser as _;
-        let defaults = Self::parse_from(["coordination-node", "--rollup-address", &rollup_address.to_string()]);
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        // The command line's defaults, without its environment variables: an in-process node
+        // is configured by its caller, not by whatever the process environment holds.
+        let defaults = Self::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["coordination-node", "--rollup-address", &rollup_address.to_string()])
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .unwrap_or_else(|e| e.exit());
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             l1_rpc_url,

@@ -16,10 +16,13 @@ pub enum NodeError {
     /// A quote was refused: `422` (or `400` for a malformed body) with the refusal's code.
     #[error(transparent)]
     Refused(Box<Refusal>),
-    /// The database cannot be used; nothing was stored (`503 database_unavailable`). The cause
-    /// went to the log when this was made.
+    /// The database cannot be used (`503 database_unavailable`). The cause went to the log when
+    /// this was made.
     #[error("the node's database is unavailable")]
     DatabaseUnavailable,
+    /// The database failed while storing a quote: it was not stored (`503 database_unavailable`).
+    #[error("the node's database is unavailable; the quote was not stored")]
+    QuoteNotStored,
     /// The node cannot validate against L1 now (`503 chain_view_unavailable`).
     #[error("the node's view of L1 is not ready: {0}")]
     ChainViewUnavailable(&'static str),
@@ -66,7 +69,7 @@ impl NodeError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Refused(refusal) => refusal.code().as_str(),
-            Self::DatabaseUnavailable => "database_unavailable",
+            Self::DatabaseUnavailable | Self::QuoteNotStored => "database_unavailable",
             Self::ChainViewUnavailable(_) => "chain_view_unavailable",
             Self::BadParameter { code, .. } | Self::NotFound { code, .. } => code,
         }
@@ -92,10 +95,13 @@ impl NodeError {
                     None => error,
                 }
             }
-            Self::DatabaseUnavailable => ApiError::new(
+            Self::DatabaseUnavailable => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, self.code(), "the node's database is unavailable; retry")
+            }
+            Self::QuoteNotStored => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 self.code(),
-                "the node's database is unavailable; nothing was stored; retry",
+                "the node's database is unavailable; the quote was not stored; retry",
             ),
             Self::ChainViewUnavailable(why) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -130,7 +130,7 @@ async fn take_signed(
     }
     let q = &signed.quote;
     let epoch = q.epoch_number.saturating_to::<u64>();
-    match state.writer.insert(id, signed).await.ok_or(NodeError::DatabaseUnavailable)? {
+    match state.writer.insert(id, signed).await.ok_or(NodeError::QuoteNotStored)? {
         InsertOutcome::Stored { superseded } => {
             tracing::info!(%id, prover = %q.prover, epoch, fee_bps = q.basis_point_fee, bond = %q.bond_amount, superseded = superseded.len(), "quote stored");
             Ok(Accepted::Stored(id))

@@ -63,7 +63,11 @@ async fn judge(state: &AppState, message: &Inbound) -> (Verdict, Cow<'static, st
             Err(NodeError::Refused(refusal)) => return (verdict_for(&refusal), refusal.code().as_str().into()),
             // The node cannot check now: try again while the quote is fresh, then let it go
             // without blaming the sender.
-            Err(error @ (NodeError::DatabaseUnavailable | NodeError::ChainViewUnavailable(_))) => {
+            Err(
+                error @ (NodeError::DatabaseUnavailable
+                | NodeError::QuoteNotStored
+                | NodeError::ChainViewUnavailable(_)),
+            ) => {
                 if message.received_at.elapsed() < intake::lag_grace(state) {
                     tokio::time::sleep(state.poll_interval()).await;
                     continue;

@@ -92,8 +92,8 @@ pub struct QuoteResponse {
     /// Last L2 slot (absolute, inclusive) at which the quote may be claimed (decimal string).
     #[schema(example = "67")]
     pub valid_until_slot: String,
-    /// When the request asked for a `validUntilSlot`: `request` if the answer's is that one,
-    /// `policy` if it is the policy's limit (the one asked for was later).
+    /// When the request asked for a `validUntilSlot`: `request` if the answer's is that one (at
+    /// most the policy's limit), `policy` if it is the policy's limit (the one asked for was later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until_slot_from: Option<crate::policy::ValidityFrom>,
 }

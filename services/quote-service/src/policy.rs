@@ -142,7 +142,7 @@ pub struct Priced {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValidityFrom {
-    /// The slot the request asked for (within the policy's limit).
+    /// The slot the request asked for (at most the policy's limit).
     Request,
     /// The policy's limit: none was asked for, or the one asked for was later.
     Policy,
@@ -256,7 +256,7 @@ impl Policy {
             Some(requested) if requested < window_start => {
                 return Err(Decline::ValidityBeforeClaimWindow { requested, window_start });
             }
-            Some(requested) if requested < limit => (requested, ValidityFrom::Request),
+            Some(requested) if requested <= limit => (requested, ValidityFrom::Request),
             _ => (limit, ValidityFrom::Policy),
         };
         Ok(Priced { basis_point_fee, bond_amount, valid_until_slot, validity_from, cost, payout })

@@ -177,6 +177,9 @@ mod pricing {
         body["validUntilSlot"] = json!(33);
         let q = app.quote(&body).await.expect("quoted");
         assert_eq!((q.valid_until_slot.as_str(), q.valid_until_slot_from), ("33", Some(ValidityFrom::Request)));
+        body["validUntilSlot"] = json!(35);
+        let q = app.quote(&body).await.expect("quoted");
+        assert_eq!((q.valid_until_slot.as_str(), q.valid_until_slot_from), ("35", Some(ValidityFrom::Request)));
         body["validUntilSlot"] = json!("100");
         let q = app.quote(&body).await.expect("quoted");
         assert_eq!((q.valid_until_slot.as_str(), q.valid_until_slot_from), ("35", Some(ValidityFrom::Policy)));
