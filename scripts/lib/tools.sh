@@ -4,6 +4,7 @@
 
 ANVIL_VERSION=1.7.1
 SOLC_VERSION=0.8.37
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 PC_CACHE_DIR=${PC_CACHE_DIR:-$HOME/.cache/prover-coordination}
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -54,4 +55,19 @@ ensure_postgres() {
     done
     log "PostgreSQL did not become ready on 127.0.0.1:5432"
     return 1
+}
+
+# ensure_openapi_validator: exports OPENAPI_SPEC_VALIDATOR, the pinned openapi-spec-validator
+# (from PyPI) in a virtual environment in the cache.
+ensure_openapi_validator() {
+    if [ -n "${OPENAPI_SPEC_VALIDATOR:-}" ] && [ -x "$OPENAPI_SPEC_VALIDATOR" ]; then return; fi
+    local dir="$PC_CACHE_DIR/pypi/openapi-spec-validator-$OPENAPI_SPEC_VALIDATOR_VERSION"
+    if [ ! -f "$dir/.installed" ]; then
+        log "installing openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION into $dir"
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check \
+            "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2
+        touch "$dir/.installed"
+    fi
+    export OPENAPI_SPEC_VALIDATOR="$dir/bin/openapi-spec-validator"
 }

@@ -53,6 +53,7 @@ pub struct SignedQuoteJson {
     /// The rollup contract.
     rollup_address: String,
     /// Share of the fees asked, 0..=10000.
+    #[schema(maximum = 10000)]
     basis_point_fee: u32,
     /// Bond staked when claimed (uint256).
     bond_amount: String,
@@ -300,9 +301,10 @@ pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<Jso
     tag = "quotes",
     params(("id" = String, Path, description = "The quote id (0x and 64 hex digits)")),
     responses(
-        (status = 200, body = QuoteView),
+        (status = 200, description = "The quote with its status, its claim once claimed, and why it lost once decided", body = QuoteView),
         (status = 400, description = "Not a quote id", body = ErrorBody),
-        (status = 404, description = "No such quote", body = ErrorBody),
+        (status = 404, description = "No such quote (`quote_not_found`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_quote(
@@ -348,10 +350,18 @@ pub struct Readiness {
     pub p2p_peers: Option<usize>,
 }
 
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Readiness)))]
-pub(crate) async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = Health)))]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
 }
 
 /// Readiness: the database answers, the L1 has been reached, and the view of L1 exists.
@@ -359,7 +369,10 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     get,
     path = "/readyz",
     tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, description = "Not ready", body = Readiness))
+    responses(
+        (status = 200, description = "Ready: the database answers, the L1 has been reached and the view of L1 exists", body = Readiness),
+        (status = 503, description = "Not ready; the fields say what is missing", body = Readiness)
+    )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = state.store.ping().await;
@@ -430,7 +443,7 @@ pub enum P2pRole {
 }
 
 /// The node's gossip peer: identity, listen addresses, connected peers with their scores.
-#[utoipa::path(get, path = "/p2p", tag = "operations", responses((status = 200, body = P2pStatus)))]
+#[utoipa::path(get, path = "/p2p", tag = "operations", responses((status = 200, description = "The node on the gossip network (`enabled: false` without P2P)", body = P2pStatus)))]
 pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus> {
     let Some(gossip) = &state.gossip else {
         return Json(P2pStatus {
@@ -463,7 +476,7 @@ pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus>
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.observe(&state).await;
     service_kit::metrics::serve_metrics(State(state.metrics.registry())).await
@@ -533,7 +546,11 @@ fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, NodeError> {
     path = "/epoch-proof-quotes",
     tag = "quotes",
     params(QuotesQuery),
-    responses((status = 200, body = QuotePage), (status = 400, description = "Bad parameter", body = ErrorBody))
+    responses(
+        (status = 200, description = "A page of the epoch's quotes, best first", body = QuotePage),
+        (status = 400, description = "A parameter is missing or unusable (`missing_parameter`, `invalid_parameter`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
+    )
 )]
 pub(crate) async fn list_quotes(
     State(state): State<AppState>,
@@ -636,9 +653,10 @@ pub struct EpochView {
     tag = "chain",
     params(("epoch" = u64, Path, description = "The epoch number")),
     responses(
-        (status = 200, body = EpochView),
+        (status = 200, description = "The epoch: its blocks, fees, state and claim", body = EpochView),
         (status = 400, description = "Not an epoch number", body = ErrorBody),
-        (status = 404, description = "No blocks in this epoch", body = ErrorBody),
+        (status = 404, description = "No blocks in this epoch (`epoch_not_found`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_epoch(
@@ -709,7 +727,11 @@ pub struct ClaimPage {
     path = "/claims",
     tag = "chain",
     params(ClaimsQuery),
-    responses((status = 200, body = ClaimPage), (status = 400, description = "Bad parameter", body = ErrorBody))
+    responses(
+        (status = 200, description = "A page of claims, newest first", body = ClaimPage),
+        (status = 400, description = "A parameter is unusable (`invalid_parameter`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
+    )
 )]
 pub(crate) async fn list_claims(
     State(state): State<AppState>,
@@ -752,7 +774,8 @@ pub struct EventsQuery {
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Bad event id", body = ErrorBody),
+        (status = 400, description = "Bad event id (`invalid_parameter`)", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
     )
 )]
 pub(crate) async fn stream_events(

@@ -179,7 +179,7 @@ pub(crate) async fn post_root(
 }
 
 /// The policy in force, with its version and source.
-#[utoipa::path(get, path = "/policy", tag = "operations", responses((status = 200, body = LoadedPolicy)))]
+#[utoipa::path(get, path = "/policy", tag = "operations", responses((status = 200, description = "The policy in force, where it came from and its version", body = LoadedPolicy)))]
 pub(crate) async fn get_policy(State(state): State<AppState>) -> Json<LoadedPolicy> {
     Json(state.policy.current().as_ref().clone())
 }
@@ -192,20 +192,20 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = Health)))]
 pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
 /// Readiness: a valid policy is loaded, so quotes can be answered.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "A policy is loaded: the service can price epochs", body = Health)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Json<Health> {
     let _ = state.policy.current();
     Json(Health { status: "ok".into() })
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     service_kit::metrics::serve_metrics(State(state.metrics.registry())).await
 }
