@@ -71,3 +71,15 @@ ensure_openapi_validator() {
     fi
     export OPENAPI_SPEC_VALIDATOR="$dir/bin/openapi-spec-validator"
 }
+
+# ensure_jq: jq, which the README's examples and the test command use (Debian's package).
+ensure_jq() {
+    if command -v jq >/dev/null 2>&1; then return; fi
+    log "installing jq"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q jq >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q jq >/dev/null; }
+    else
+        log "jq is missing: install it (Debian: apt-get install jq)"
+        return 1
+    fi
+}
