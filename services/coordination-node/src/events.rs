@@ -34,7 +34,7 @@ impl EventHub {
 
 /// Reads new events from the table every `interval` and broadcasts them, for ever.
 pub async fn poll(hub: Arc<EventHub>, store: Store, interval: Duration) {
-    let mut last = loop {
+    let last = loop {
         match store.latest_event_seq().await {
             Ok(seq) => break seq,
             Err(error) => {
@@ -43,27 +43,27 @@ pub async fn poll(hub: Arc<EventHub>, store: Store, interval: Duration) {
             }
         }
     };
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let last = std::sync::atomic::AtomicI64::new(last);
+    service_kit::every(interval, std::future::pending(), "reading new events", || broadcast_new(&hub, &store, &last))
+        .await;
+}
+
+/// Broadcasts every event after `last` (moving it), a page at a time.
+async fn broadcast_new(
+    hub: &EventHub,
+    store: &Store,
+    last: &std::sync::atomic::AtomicI64,
+) -> Result<(), crate::store::StoreError> {
+    use std::sync::atomic::Ordering;
     loop {
-        ticker.tick().await;
-        loop {
-            match store.events_after(last, REPLAY_PAGE).await {
-                Ok(events) => {
-                    let full = events.len() == REPLAY_PAGE as usize;
-                    for event in events {
-                        last = event.seq;
-                        let _ = hub.sender.send(Arc::new(event));
-                    }
-                    if !full {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read new events");
-                    break;
-                }
-            }
+        let events = store.events_after(last.load(Ordering::Relaxed), REPLAY_PAGE).await?;
+        let full = events.len() == REPLAY_PAGE as usize;
+        for event in events {
+            last.store(event.seq, Ordering::Relaxed);
+            let _ = hub.sender.send(Arc::new(event));
+        }
+        if !full {
+            return Ok(());
         }
     }
 }
