@@ -69,6 +69,15 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
 /// The registry, frozen once every metric is registered, served by [`serve_metrics`].
 pub type SharedRegistry = Arc<Registry>;
 
+/// `GET /healthz` and `GET /metrics` for a daemon that has no HTTP API of its own (the prover
+/// node, the proposer), served on its metrics address.
+pub fn health_and_metrics(registry: SharedRegistry) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/metrics", axum::routing::get(serve_metrics))
+        .with_state(registry)
+}
+
 /// `GET /metrics`: the registry in the OpenMetrics text format.
 pub async fn serve_metrics(State(registry): State<SharedRegistry>) -> Response {
     let mut body = String::new();

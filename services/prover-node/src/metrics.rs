@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::{Json, Router, routing::get};
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
     registry::Registry,
@@ -64,10 +63,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// `/healthz` and `/metrics`.
-    pub fn router(&self) -> Router {
-        Router::new()
-            .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
-            .route("/metrics", get(service_kit::metrics::serve_metrics))
-            .with_state(self.registry.clone())
+    pub fn router(&self) -> axum::Router {
+        service_kit::metrics::health_and_metrics(self.registry.clone())
     }
 }
