@@ -84,15 +84,15 @@ pub struct ClaimView {
     pub quote_id: B256,
     /// The prover whose bond is staked (EIP-55).
     #[schema(value_type = String)]
-    #[serde(serialize_with = "checksummed")]
+    #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub bond_provider: Address,
     /// The proposer that claimed (EIP-55).
     #[schema(value_type = String)]
-    #[serde(serialize_with = "checksummed")]
+    #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub proposer: Address,
     /// The staked bond (decimal string).
     #[schema(value_type = String)]
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub bond_amount: U256,
     /// The prover's fee.
     pub basis_point_fee: u32,
@@ -107,15 +107,6 @@ pub struct ClaimView {
     pub confirmations: u64,
     /// `open`, `proven` or `slashed`.
     pub outcome: ClaimOutcome,
-}
-
-/// Addresses are returned EIP-55 checksummed, as in the quote's JSON form.
-fn checksummed<S: serde::Serializer>(address: &Address, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(address)
-}
-
-fn decimal<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
 }
 
 impl ClaimView {
@@ -158,7 +149,7 @@ pub struct OutbidBy {
     pub quote_id: B256,
     /// Its prover (EIP-55).
     #[schema(value_type = String)]
-    #[serde(serialize_with = "checksummed")]
+    #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub prover: Address,
     /// Its fee.
     pub basis_point_fee: u32,
@@ -509,10 +500,6 @@ pub struct QuotePage {
     pub next_cursor: Option<String>,
 }
 
-fn bad_parameter(field: &'static str, message: impl Into<String>) -> NodeError {
-    NodeError::bad_parameter(field, message)
-}
-
 fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> NodeError {
     NodeError::BadParameter { code: "invalid_parameter", field: None, message: rejection.body_text() }
 }
@@ -524,7 +511,7 @@ fn parse_limit(limit: Option<&str>) -> Result<u32, NodeError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| bad_parameter("limit", "limit must be an integer from 1 to 500")),
+            .ok_or_else(|| NodeError::bad_parameter("limit", "limit must be an integer from 1 to 500")),
     }
 }
 
@@ -532,7 +519,7 @@ fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, NodeError> {
     prover
         .map(|p| {
             p.parse::<Address>()
-                .map_err(|_| bad_parameter("prover", "prover must be an address (0x and 40 hex digits)"))
+                .map_err(|_| NodeError::bad_parameter("prover", "prover must be an address (0x and 40 hex digits)"))
         })
         .transpose()
 }
@@ -566,12 +553,15 @@ pub(crate) async fn list_quotes(
             message: "epoch is required".into(),
         })?
         .parse::<u64>()
-        .map_err(|_| bad_parameter("epoch", "epoch must be a non-negative integer"))?;
+        .map_err(|_| NodeError::bad_parameter("epoch", "epoch must be a non-negative integer"))?;
     let status = match query.status.as_deref() {
         None => Some(QuoteStatus::Pending),
         Some("all") => None,
         Some(text) => Some(text.parse::<QuoteStatus>().map_err(|_| {
-            bad_parameter("status", "status must be pending, claimed, expired, superseded, proven, slashed or all")
+            NodeError::bad_parameter(
+                "status",
+                "status must be pending, claimed, expired, superseded, proven, slashed or all",
+            )
         })?),
     };
     let prover = parse_prover(query.prover.as_deref())?;
@@ -582,7 +572,7 @@ pub(crate) async fn list_quotes(
         .map(|c| {
             c.split_once('-')
                 .and_then(|(fee, seq)| Some((fee.parse::<u32>().ok()?, seq.parse::<i64>().ok()?)))
-                .ok_or_else(|| bad_parameter("cursor", "cursor must be a nextCursor from a previous page"))
+                .ok_or_else(|| NodeError::bad_parameter("cursor", "cursor must be a nextCursor from a previous page"))
         })
         .transpose()?;
     let records = state.store.quotes_page(epoch, status, prover, after, limit).await?;
@@ -637,7 +627,7 @@ pub struct EpochView {
     pub tx_count: u64,
     /// Sum of the blocks' fees (decimal string).
     #[schema(value_type = String)]
-    #[serde(serialize_with = "decimal")]
+    #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub total_fees: U256,
     /// Its state.
     pub state: EpochState,
@@ -663,7 +653,8 @@ pub(crate) async fn get_epoch(
     State(state): State<AppState>,
     Path(epoch): Path<String>,
 ) -> Result<Json<EpochView>, NodeError> {
-    let epoch: u64 = epoch.parse().map_err(|_| bad_parameter("epoch", "epoch must be a non-negative integer"))?;
+    let epoch: u64 =
+        epoch.parse().map_err(|_| NodeError::bad_parameter("epoch", "epoch must be a non-negative integer"))?;
     let record = state.store.epoch(epoch).await?.ok_or_else(|| NodeError::NotFound {
         code: "epoch_not_found",
         message: format!("epoch {epoch} has no blocks on L1"),
@@ -743,7 +734,7 @@ pub(crate) async fn list_claims(
     let before = query
         .before
         .as_deref()
-        .map(|b| b.parse::<u64>().map_err(|_| bad_parameter("before", "before must be an L1 block number")))
+        .map(|b| b.parse::<u64>().map_err(|_| NodeError::bad_parameter("before", "before must be an L1 block number")))
         .transpose()?;
     let claims = state.store.claims(prover, before, limit).await?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
@@ -792,7 +783,7 @@ pub(crate) async fn stream_events(
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 0)
-                .ok_or_else(|| bad_parameter("after", "an event id is a non-negative integer"))
+                .ok_or_else(|| NodeError::bad_parameter("after", "an event id is a non-negative integer"))
         })
         .transpose()?;
     let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());

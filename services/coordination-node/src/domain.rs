@@ -171,15 +171,15 @@ pub enum NodeEvent {
         /// Its id.
         id: B256,
         /// Its prover (EIP-55).
-        #[serde(with = "checksummed")]
+        #[serde(with = "as_text")]
         prover: Address,
         /// Its epoch (decimal string).
-        #[serde(with = "decimal")]
+        #[serde(with = "as_text")]
         epoch: U256,
         /// Its fee.
         basis_point_fee: u32,
         /// Its bond (decimal string).
-        #[serde(with = "decimal")]
+        #[serde(with = "as_text")]
         bond_amount: U256,
     },
     /// A newer quote of the same prover and epoch replaced `id`.
@@ -212,7 +212,7 @@ pub enum NodeEvent {
         /// Its transactions.
         tx_count: u64,
         /// Its fees (decimal string).
-        #[serde(with = "decimal")]
+        #[serde(with = "as_text")]
         total_fees: U256,
     },
     /// An epoch was claimed.
@@ -223,13 +223,13 @@ pub enum NodeEvent {
         /// The claimed quote.
         quote_id: B256,
         /// Its prover, whose bond is staked (EIP-55).
-        #[serde(with = "checksummed")]
+        #[serde(with = "as_text")]
         bond_provider: Address,
         /// The proposer that claimed (EIP-55).
-        #[serde(with = "checksummed")]
+        #[serde(with = "as_text")]
         proposer: Address,
         /// The bond (decimal string).
-        #[serde(with = "decimal")]
+        #[serde(with = "as_text")]
         bond_amount: U256,
         /// The fee.
         basis_point_fee: u32,
@@ -301,33 +301,24 @@ impl NodeEvent {
     }
 }
 
-/// Addresses EIP-55 checksummed, as in the quote's JSON form.
-mod checksummed {
-    use alloy::primitives::Address;
+/// A value written as its `Display` text and read back with `FromStr`: addresses EIP-55
+/// checksummed and uint256 values as decimal strings, as in the quote's JSON form.
+pub(crate) mod as_text {
+    use std::{fmt::Display, str::FromStr};
+
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(value: &Address, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Address, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// uint256 values as decimal strings, as in the quote's JSON form.
-mod decimal {
-    use alloy::primitives::U256;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(value)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+    pub(crate) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -77,11 +77,13 @@ async fn take_when_seen(
     received_at: Instant,
     grace: Duration,
 ) -> Result<Accepted, NodeError> {
+    // The signature is checked once; only the checks against the view are made again.
+    let id = check_signature_and_rollup(&signed, &config)?;
     let mut changes = state.view.subscribe();
     let mut ended_on_l1 = None;
     loop {
         changes.borrow_and_update();
-        let refusal = match take_signed(state, signed, config).await {
+        let refusal = match store_if_valid(state, id, signed, config).await {
             Err(NodeError::Refused(refusal))
                 if matches!(*refusal, Refusal::EpochNotComplete { .. }) && view_behind(state, &signed, &config) =>
             {
@@ -117,13 +119,13 @@ async fn epoch_ended_on_l1(state: &AppState, config: &RollupConfig, epoch: U256)
     }
 }
 
-/// Validates and stores a signed quote.
-async fn take_signed(
+/// Checks a quote whose signature is verified (its id is `id`) against the view and stores it.
+async fn store_if_valid(
     state: &AppState,
+    id: B256,
     signed: SignedEpochProofQuote,
     config: RollupConfig,
 ) -> Result<Accepted, NodeError> {
-    let id = check_signature_and_rollup(&signed, &config)?;
     if let Err(error) = check_against_view(state, &signed, &config).await {
         // A quote the node already has is answered as such, whatever the chain did since.
         return known_or(state, id, error).await;

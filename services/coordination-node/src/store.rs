@@ -211,32 +211,35 @@ async fn lock_events(tx: &mut sqlx::AnyConnection, backend: Backend) -> Result<(
     Ok(())
 }
 
+/// `head`, then placeholders for each of `epochs` and `)`, then `tail`, with the epochs bound.
+fn epochs_query(
+    head: &str,
+    epochs: &std::collections::BTreeSet<i64>,
+    tail: &str,
+) -> sqlx::query::Query<'static, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments> {
+    let mut sql = String::from(head);
+    push_placeholders(&mut sql, 1, epochs.len(), 1);
+    sql.push(')');
+    sql.push_str(tail);
+    epochs.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, epoch| query.bind(*epoch))
+}
+
 /// The epochs among `epochs` that take no more quotes, as committed so far.
 async fn closed_epochs(
     tx: &mut sqlx::AnyConnection,
     epochs: &std::collections::BTreeSet<i64>,
 ) -> Result<std::collections::HashMap<i64, EpochClosed>, StoreError> {
     let mut closed = std::collections::HashMap::new();
-    let mut sql = String::from("SELECT epoch FROM claims WHERE outcome = 'open' AND epoch IN (");
-    push_placeholders(&mut sql, 1, epochs.len(), 1);
-    sql.push(')');
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for epoch in epochs {
-        query = query.bind(*epoch);
-    }
-    for row in query.fetch_all(&mut *tx).await? {
+    let claimed = epochs_query("SELECT epoch FROM claims WHERE outcome = 'open' AND epoch IN (", epochs, "");
+    for row in claimed.fetch_all(&mut *tx).await? {
         closed.insert(row.try_get::<i64, _>(0)?, EpochClosed::Claimed);
     }
-    let mut sql = String::from(
-        "SELECT epoch, proven_at_l1, pruned_at_l1 FROM epochs WHERE (proven_at_l1 <> 0 OR pruned_at_l1 <> 0) AND epoch IN (",
+    let decided = epochs_query(
+        "SELECT epoch, proven_at_l1 FROM epochs WHERE (proven_at_l1 <> 0 OR pruned_at_l1 <> 0) AND epoch IN (",
+        epochs,
+        "",
     );
-    push_placeholders(&mut sql, 1, epochs.len(), 1);
-    sql.push(')');
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for epoch in epochs {
-        query = query.bind(*epoch);
-    }
-    for row in query.fetch_all(&mut *tx).await? {
+    for row in decided.fetch_all(&mut *tx).await? {
         let why = if row.try_get::<i64, _>(1)? != 0 { EpochClosed::Proven } else { EpochClosed::Pruned };
         closed.insert(row.try_get::<i64, _>(0)?, why);
     }
@@ -476,13 +479,11 @@ impl Store {
         let closed = closed_epochs(&mut tx, &epochs).await?;
 
         // What is pending already, for the epochs and provers of the batch.
-        let mut sql = String::from("SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' AND epoch IN (");
-        push_placeholders(&mut sql, 1, epochs.len(), 1);
-        sql.push_str(") GROUP BY epoch");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for epoch in &epochs {
-            query = query.bind(*epoch);
-        }
+        let query = epochs_query(
+            "SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' AND epoch IN (",
+            &epochs,
+            " GROUP BY epoch",
+        );
         let mut pending: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
         for row in query.fetch_all(&mut *tx).await? {
             pending.insert(row.try_get(0)?, row.try_get(1)?);
