@@ -14,12 +14,8 @@ use alloy::{
     sol_types::SolEvent,
 };
 use rollup_l1::{EscrowContract, L1Error, RollupConfig, bindings::Rollup};
-use sqlx::pool::PoolConnection;
 
-use crate::store::{Backend, ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, L2BlockRecord, Store, StoreError};
-
-/// The advisory-lock key of the watcher ("pc-watch").
-const WATCHER_LOCK_KEY: i64 = 0x7063_2d77_6174_6368;
+use crate::store::{ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, L2BlockRecord, Store, StoreError};
 
 /// Why a watcher step failed (the next poll tries again).
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +34,6 @@ pub enum WatchError {
 impl From<alloy::transports::TransportError> for WatchError {
     fn from(e: alloy::transports::TransportError) -> Self {
         Self::L1(e.into())
-    }
-}
-
-impl From<sqlx::Error> for WatchError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
     }
 }
 
@@ -66,8 +56,6 @@ pub struct Watcher {
     escrow: EscrowContract,
     from_block: u64,
     batch: u64,
-    /// The connection holding the advisory lock (a session lock lives as long as it does).
-    lock: Option<tokio::sync::Mutex<PoolConnection<sqlx::Any>>>,
 }
 
 impl Watcher {
@@ -75,39 +63,13 @@ impl Watcher {
     /// the database has no cursor yet, reading at most `batch` blocks per step.
     pub fn new(store: Store, provider: DynProvider, config: RollupConfig, from_block: u64, batch: u64) -> Self {
         let escrow = EscrowContract::new(config.escrow, provider.clone());
-        Self { store, provider, config, escrow, from_block, batch: batch.max(1), lock: None }
+        Self { store, provider, config, escrow, from_block, batch: batch.max(1) }
     }
 
-    /// Takes (or confirms) the right to write: always with SQLite, through a session advisory
-    /// lock with PostgreSQL. Returns whether this watcher may write.
-    pub async fn acquire(&mut self) -> Result<bool, StoreError> {
-        if self.store.backend() == Backend::Sqlite {
-            return Ok(true);
-        }
-        if let Some(conn) = self.lock.as_ref() {
-            // Still holding it if the connection is alive.
-            let mut conn = conn.lock().await;
-            if sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok() {
-                return Ok(true);
-            }
-            drop(conn);
-            self.lock = None;
-        }
-        let mut conn = self.store.pool().acquire().await?;
-        let row = sqlx::query("SELECT CAST(pg_try_advisory_lock($1) AS INTEGER)")
-            .bind(WATCHER_LOCK_KEY)
-            .fetch_one(&mut *conn)
-            .await?;
-        let locked: i32 = sqlx::Row::try_get(&row, 0)?;
-        if locked == 1 {
-            self.lock = Some(tokio::sync::Mutex::new(conn));
-        }
-        Ok(locked == 1)
-    }
-
-    /// Whether this watcher holds the write right.
-    pub fn is_leader(&self) -> bool {
-        self.store.backend() == Backend::Sqlite || self.lock.is_some()
+    /// Takes (or confirms) the right to write: one watcher among the replicas sharing a
+    /// database writes the view of L1 (see [`Store::lead_watcher`]).
+    pub async fn acquire(&self) -> Result<bool, StoreError> {
+        self.store.lead_watcher().await
     }
 
     /// Processes the next range of L1 blocks up to the head (at most `batch` blocks).
@@ -287,62 +249,59 @@ impl Watcher {
     }
 }
 
-/// Runs the watcher every `interval` until the task is dropped, logging failures and retrying.
+/// Runs the watcher every `interval` until the task is dropped (catching up in as many steps as
+/// it takes at each poll), logging failures and retrying.
 /// After each committed step this replica's `view` is reloaded at once, so intake here sees what
 /// the watcher committed without waiting for the periodic reload (another replica's view follows
 /// within its poll). Either way the insert transaction re-checks that the epoch is still open.
 pub async fn run(
-    mut watcher: Watcher,
+    watcher: Watcher,
     interval: Duration,
     status: tokio::sync::watch::Sender<WatcherStatus>,
     view: std::sync::Arc<crate::view::ViewCache>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match watcher.acquire().await {
-            Ok(true) => {}
-            Ok(false) => {
-                status.send_modify(|s| s.leader = false);
-                continue;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "watcher cannot reach the database");
-                status.send_modify(|s| s.healthy = false);
-                continue;
-            }
+    service_kit::every(interval, std::future::pending(), "the L1 watcher", || catch_up(&watcher, &status, &view)).await;
+}
+
+/// One poll: takes or confirms the write right, then steps until the cursor reaches the head.
+async fn catch_up(
+    watcher: &Watcher,
+    status: &tokio::sync::watch::Sender<WatcherStatus>,
+    view: &crate::view::ViewCache,
+) -> Result<(), WatchError> {
+    match watcher.acquire().await {
+        Ok(true) => {}
+        Ok(false) => {
+            status.send_modify(|s| s.leader = false);
+            return Ok(());
         }
-        // Catch up in as many steps as it takes, then wait for the next tick.
-        loop {
-            match watcher.step().await {
-                Ok(outcome) => {
-                    if let Err(error) = view.refresh(&watcher.store).await {
-                        tracing::warn!(%error, "cannot reload the view of L1 after a watcher step");
-                    }
-                    status.send_modify(|s| {
-                        s.leader = true;
-                        s.healthy = true;
-                        s.head = outcome.head;
-                        s.cursor = Some(outcome.cursor);
-                    });
-                    if outcome.events > 0 {
-                        tracing::info!(
-                            l1_block = outcome.cursor.l1_block,
-                            events = outcome.events,
-                            "L1 events applied"
-                        );
-                    }
-                    if outcome.cursor.l1_block >= outcome.head {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "watcher step failed; retrying next poll");
-                    status.send_modify(|s| s.healthy = false);
-                    break;
-                }
+        Err(error) => {
+            status.send_modify(|s| s.healthy = false);
+            return Err(error.into());
+        }
+    }
+    loop {
+        let outcome = match watcher.step().await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                status.send_modify(|s| s.healthy = false);
+                return Err(error);
             }
+        };
+        if let Err(error) = view.refresh(&watcher.store).await {
+            tracing::warn!(%error, "cannot reload the view of L1 after a watcher step");
+        }
+        status.send_modify(|s| {
+            s.leader = true;
+            s.healthy = true;
+            s.head = outcome.head;
+            s.cursor = Some(outcome.cursor);
+        });
+        if outcome.events > 0 {
+            tracing::info!(l1_block = outcome.cursor.l1_block, events = outcome.events, "L1 events applied");
+        }
+        if outcome.cursor.l1_block >= outcome.head {
+            return Ok(());
         }
     }
 }

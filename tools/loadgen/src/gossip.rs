@@ -84,8 +84,7 @@ async fn sign(chain: &TestChain, provers: &[QuoteSigner], count: usize, offset: 
 }
 
 async fn stored_count(state: &AppState) -> anyhow::Result<i64> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quotes").fetch_one(state.store.pool()).await?;
-    Ok(count)
+    Ok(i64::try_from(state.store.quote_count().await?)?)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -3,6 +3,7 @@
 mod app;
 mod events;
 mod intake;
+mod migration;
 mod openapi;
 mod p2p;
 mod proxy;

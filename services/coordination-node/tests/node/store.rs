@@ -3,6 +3,7 @@
 use alloy::primitives::{Address, B256, U256};
 use coordination_node::store::{
     ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, EpochClosed, InsertOutcome, L2BlockRecord, QuoteStatus, Store,
+    StoreError,
 };
 use epoch_quote::{EpochProofQuote, QuoteDomain, QuoteSigner, SignedEpochProofQuote};
 
@@ -13,11 +14,11 @@ const KEYS: [&str; 2] = [
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
 ];
 
-fn domain() -> QuoteDomain {
+pub(crate) fn domain() -> QuoteDomain {
     QuoteDomain::new(31337, Address::repeat_byte(0x42))
 }
 
-fn quote(key: usize, epoch: u64, fee: u32) -> (B256, SignedEpochProofQuote) {
+pub(crate) fn quote(key: usize, epoch: u64, fee: u32) -> (B256, SignedEpochProofQuote) {
     let signer: QuoteSigner = KEYS[key].parse().expect("key");
     let q = EpochProofQuote {
         prover: signer.address(),
@@ -298,10 +299,10 @@ async fn an_insert_racing_a_claim_being_committed_sees_it() {
         "INSERT INTO claims (epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, \
          claimed_at_slot, l1_block, l1_tx, outcome) VALUES (0, $1, $2, $3, '5000', 100, 4, 10, $4, 'open')",
     )
-    .bind(B256::repeat_byte(9).to_string())
-    .bind(Address::repeat_byte(1).to_string())
-    .bind(Address::repeat_byte(2).to_string())
-    .bind(B256::repeat_byte(3).to_string())
+    .bind(B256::repeat_byte(9).as_slice())
+    .bind(Address::repeat_byte(1).as_slice())
+    .bind(Address::repeat_byte(2).as_slice())
+    .bind(B256::repeat_byte(3).as_slice())
     .execute(&mut *step)
     .await
     .expect("claims");
@@ -316,3 +317,85 @@ async fn an_insert_racing_a_claim_being_committed_sees_it() {
     assert_eq!(outcome, InsertOutcome::EpochClosed(EpochClosed::Claimed));
     assert!(db.store.quote(id).await.expect("reads").is_none(), "not stored");
 }
+
+both_backends!(extreme_values_round_trip, |store: Store, _url: String| async move {
+    let signer: QuoteSigner = KEYS[1].parse().expect("key");
+    let extreme = |valid_until_slot: U256, epoch: u64| {
+        let q = EpochProofQuote {
+            prover: signer.address(),
+            epoch_number: U256::from(epoch),
+            epoch_init_block: U256::from(i64::MAX as u64 - 1),
+            epoch_final_block: U256::from(i64::MAX as u64),
+            total_fees: U256::MAX,
+            rollup_address: domain().rollup(),
+            basis_point_fee: 10_000,
+            bond_amount: U256::MAX,
+            valid_until_slot,
+        };
+        let signed = signer.sign(q, &domain());
+        (signed.id(&domain()), signed)
+    };
+    let (max, max_quote) = extreme(U256::MAX, 1);
+    let (at_u64_max, at_u64_max_quote) = extreme(U256::from(u64::MAX), 2);
+    let (below, below_quote) = extreme(U256::from(u64::MAX - 1), 3);
+    for (id, q) in [(max, max_quote), (at_u64_max, at_u64_max_quote), (below, below_quote)] {
+        assert!(matches!(store.insert_quote(id, &q, 10).await.expect("stores"), InsertOutcome::Stored { .. }));
+        assert_eq!(store.quote(id).await.expect("reads").expect("stored").quote, q);
+    }
+    // Expiry compares whole uint256 values: at slot u64::MAX only the quote valid until
+    // u64::MAX - 1 has expired.
+    let update = ChainUpdate { current_slot: u64::MAX, ..ChainUpdate::default() };
+    store.apply(cursor(1), &update).await.expect("applies");
+    assert_eq!(status(&store, max).await, QuoteStatus::Pending);
+    assert_eq!(status(&store, at_u64_max).await, QuoteStatus::Pending);
+    assert_eq!(status(&store, below).await, QuoteStatus::Expired);
+
+    store.set_prover_deposit(signer.address(), U256::MAX, 1).await.expect("stores");
+    assert_eq!(store.prover_deposit(signer.address()).await.expect("reads"), Some(U256::MAX));
+    apply(&store, 2, vec![block(1, 4, 0)]).await;
+    let max_block = ChainEvent::BlockProposed(L2BlockRecord {
+        fees: U256::MAX,
+        ..match block(2, 4, 0) {
+            ChainEvent::BlockProposed(b) => b,
+            _ => unreachable!("a block"),
+        }
+    });
+    apply(&store, 3, vec![max_block]).await;
+    assert_eq!(store.epoch(4).await.expect("reads").expect("stored").total_fees, U256::MAX);
+    let claim = ClaimRecord {
+        epoch: 1,
+        quote_id: max,
+        bond_provider: signer.address(),
+        proposer: Address::repeat_byte(2),
+        bond_amount: U256::MAX,
+        basis_point_fee: 10_000,
+        claimed_at_slot: i64::MAX as u64,
+        l1_block: 4,
+        l1_tx: B256::repeat_byte(0xff),
+    };
+    apply(&store, 4, vec![ChainEvent::Claimed(claim.clone())]).await;
+    assert_eq!(store.open_claim().await.expect("reads"), Some(claim.clone()));
+
+    // A value that does not fit its column is refused with the column's name, and nothing of
+    // the step is written (never a clamped number).
+    let too_late = ClaimRecord { epoch: 2, claimed_at_slot: u64::MAX, l1_block: 5, ..claim };
+    let update = ChainUpdate { events: vec![ChainEvent::Claimed(too_late)], ..ChainUpdate::default() };
+    let error = store.apply(cursor(5), &update).await.expect_err("does not fit");
+    assert!(matches!(error, StoreError::OutOfRange { column: "claims.claimed_at_slot", .. }), "{error}");
+    assert_eq!(store.cursor().await.expect("reads").map(|c| c.l1_block), Some(4));
+    let (huge, huge_quote) = extreme(U256::from(1), 1 << 63);
+    let error = store.insert_quote(huge, &huge_quote, 10).await.expect_err("does not fit");
+    assert!(matches!(error, StoreError::OutOfRange { column: "quotes.epoch", .. }), "{error}");
+});
+
+both_backends!(a_value_that_cannot_be_read_back_names_its_row_and_column, |store: Store, url: String| async move {
+    let (id, q) = quote(0, 3, 100);
+    store.insert_quote(id, &q, 10).await.expect("stores");
+    crate::support::execute(&url, "UPDATE quotes SET epoch_final_block = -5").await;
+    let error = store.quote(id).await.expect_err("cannot be read back");
+    assert!(
+        matches!(&error, StoreError::Corrupt { table: "quotes", column: "epoch_final_block", row, .. } if row == "seq 1"),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "corrupt row: quotes seq 1, column epoch_final_block: -5 is negative");
+});

@@ -7,6 +7,13 @@ use coordination_node::store::Store;
 pub(crate) struct TestDb {
     pub(crate) store: Store,
     pub(crate) url: String,
+    blank: BlankDb,
+}
+
+/// An empty database (no schema) that exists for one test: dropped, or its file removed, when
+/// this is dropped.
+pub(crate) struct BlankDb {
+    pub(crate) url: String,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -16,7 +23,7 @@ impl TestDb {
     /// open: the database becomes unreachable for the node.
     pub(crate) async fn set_reachable(&self, reachable: bool) {
         use sqlx::Connection;
-        let Some((admin, name)) = &self.cleanup else { panic!("only PostgreSQL test databases can be cut off") };
+        let Some((admin, name)) = &self.blank.cleanup else { panic!("only PostgreSQL test databases can be cut off") };
         let mut conn = sqlx::PgConnection::connect(admin).await.expect("admin connection");
         sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}")))
             .execute(&mut conn)
@@ -30,13 +37,28 @@ impl TestDb {
                 .expect("terminate");
         }
     }
+
+    /// A new PostgreSQL database with the node's schema.
+    pub(crate) async fn postgres() -> Self {
+        Self::on(BlankDb::postgres().await).await
+    }
+
+    /// A new SQLite file with the node's schema.
+    pub(crate) async fn sqlite() -> Self {
+        Self::on(BlankDb::sqlite().await).await
+    }
+
+    async fn on(blank: BlankDb) -> Self {
+        let store = Store::connect(&blank.url).await.expect("connects and migrates");
+        Self { store, url: blank.url.clone(), blank }
+    }
 }
 
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-impl TestDb {
+impl BlankDb {
     /// A new, empty PostgreSQL database.
     pub(crate) async fn postgres() -> Self {
         use sqlx::Connection;
@@ -48,17 +70,14 @@ impl TestDb {
             .await
             .expect("create database");
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
-        let url = format!("{base}/{name}");
-        let store = Store::connect(&url).await.expect("connects and migrates");
-        Self { store, url, cleanup: Some((admin, name)), _dir: None }
+        Self { url: format!("{base}/{name}"), cleanup: Some((admin, name)), _dir: None }
     }
 
-    /// A new SQLite file.
+    /// A new SQLite file, not yet created.
     pub(crate) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display());
-        let store = Store::connect(&url).await.expect("connects and migrates");
-        Self { store, url, cleanup: None, _dir: Some(dir) }
+        Self { url, cleanup: None, _dir: Some(dir) }
     }
 }
 
@@ -69,7 +88,7 @@ fn rand_suffix() -> u64 {
     h.finish()
 }
 
-impl Drop for TestDb {
+impl Drop for BlankDb {
     fn drop(&mut self) {
         let Some((admin, name)) = self.cleanup.take() else { return };
         // Drop the database from a thread of its own: Drop cannot await.
@@ -108,4 +127,16 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// Runs `sql` on the database at `url` directly, behind the store's back (to damage a row).
+pub(crate) async fn execute(url: &str, sql: &'static str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("opens");
+        sqlx::raw_sql(sql).execute(&mut conn).await.expect("runs");
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connects");
+        sqlx::raw_sql(sql).execute(&mut conn).await.expect("runs");
+    }
 }

@@ -1,0 +1,1066 @@
+//! The PostgreSQL store. Every query is checked against the schema at compile time (`query!`,
+//! with the checked data committed in `.sqlx`, so a build needs no database); uint256 values are
+//! `NUMERIC(78,0)`, bytes are `BYTEA`; a batch is one statement over arrays (`UNNEST`); the
+//! watcher's advisory lock lives here, on a connection of its own.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use alloy::primitives::{Address, B256, U256};
+use epoch_quote::{EpochProofQuote, SignedEpochProofQuote};
+use sqlx::{
+    Connection, PgConnection, PgPool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    types::BigDecimal,
+};
+
+use super::{
+    ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
+    InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
+    batch::{Committed, Plan},
+    int, int256, now_ms,
+};
+use crate::domain::{ClaimOutcome, ExpiryReason, NodeEvent};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The key of the session advisory lock that elects the one watcher writing the view of L1
+/// ("pc-watch"; replicas of every version must agree on it).
+const WATCHER_LOCK_KEY: i64 = 0x7063_2d77_6174_6368;
+
+/// The PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// The connection holding the watcher's advisory lock, when this replica holds it (a
+    /// session lock lives as long as its connection).
+    leader: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+}
+
+/// A uint256 as PostgreSQL's NUMERIC.
+fn numeric(value: U256) -> BigDecimal {
+    let digits = num_bigint::BigInt::from_bytes_be(num_bigint::Sign::Plus, &value.to_be_bytes::<32>());
+    BigDecimal::new(digits, 0)
+}
+
+impl RowReader {
+    /// A uint256 stored as NUMERIC.
+    fn u256(&self, column: &'static str, value: &BigDecimal) -> Result<U256, StoreError> {
+        if !value.is_integer() {
+            return Err(self.corrupt(column, format_args!("{value} is not an integer")));
+        }
+        let (digits, _) = value.with_scale(0).into_bigint_and_exponent();
+        let (sign, bytes) = digits.to_bytes_be();
+        if sign == num_bigint::Sign::Minus || bytes.len() > 32 {
+            return Err(self.corrupt(column, format_args!("{value} is not a uint256")));
+        }
+        Ok(U256::from_be_slice(&bytes))
+    }
+}
+
+/// The columns of `quotes` a [`QuoteRecord`] is read from.
+struct QuoteRow {
+    seq: i64,
+    id: Vec<u8>,
+    prover: Vec<u8>,
+    epoch: i64,
+    epoch_init_block: i64,
+    epoch_final_block: i64,
+    total_fees: BigDecimal,
+    rollup_address: Vec<u8>,
+    basis_point_fee: i32,
+    bond_amount: BigDecimal,
+    valid_until_slot: BigDecimal,
+    signature: Vec<u8>,
+    status: String,
+    received_at_ms: i64,
+}
+
+impl QuoteRow {
+    fn decode(self) -> Result<QuoteRecord, StoreError> {
+        let r = RowReader::new("quotes", format_args!("seq {}", self.seq));
+        let quote = EpochProofQuote {
+            prover: r.address("prover", &self.prover)?,
+            epoch_number: U256::from(r.u64("epoch", self.epoch)?),
+            epoch_init_block: U256::from(r.u64("epoch_init_block", self.epoch_init_block)?),
+            epoch_final_block: U256::from(r.u64("epoch_final_block", self.epoch_final_block)?),
+            total_fees: r.u256("total_fees", &self.total_fees)?,
+            rollup_address: r.address("rollup_address", &self.rollup_address)?,
+            basis_point_fee: r.fee("basis_point_fee", self.basis_point_fee.into())?,
+            bond_amount: r.u256("bond_amount", &self.bond_amount)?,
+            valid_until_slot: r.u256("valid_until_slot", &self.valid_until_slot)?,
+        };
+        Ok(QuoteRecord {
+            seq: self.seq,
+            id: r.b256("id", &self.id)?,
+            quote: SignedEpochProofQuote { quote, signature: r.signature("signature", &self.signature)? },
+            status: r.status("status", &self.status)?,
+            received_at_ms: self.received_at_ms,
+        })
+    }
+}
+
+/// The columns of `epochs`.
+struct EpochRow {
+    epoch: i64,
+    init_block: i64,
+    final_block: i64,
+    block_count: i64,
+    tx_count: i64,
+    total_fees: BigDecimal,
+    proven_at_l1: i64,
+    pruned_at_l1: i64,
+}
+
+impl EpochRow {
+    fn decode(self) -> Result<EpochRecord, StoreError> {
+        let r = RowReader::new("epochs", format_args!("epoch {}", self.epoch));
+        Ok(EpochRecord {
+            epoch: r.u64("epoch", self.epoch)?,
+            init_block: r.u64("init_block", self.init_block)?,
+            final_block: r.u64("final_block", self.final_block)?,
+            block_count: r.u64("block_count", self.block_count)?,
+            tx_count: r.u64("tx_count", self.tx_count)?,
+            total_fees: r.u256("total_fees", &self.total_fees)?,
+            proven: self.proven_at_l1 != 0,
+            pruned: self.pruned_at_l1 != 0,
+        })
+    }
+}
+
+/// The columns of `claims`.
+struct ClaimRow {
+    epoch: i64,
+    quote_id: Vec<u8>,
+    bond_provider: Vec<u8>,
+    proposer: Vec<u8>,
+    bond_amount: BigDecimal,
+    basis_point_fee: i32,
+    claimed_at_slot: i64,
+    l1_block: i64,
+    l1_tx: Vec<u8>,
+    outcome: String,
+}
+
+impl ClaimRow {
+    fn decode(self) -> Result<(ClaimRecord, ClaimOutcome), StoreError> {
+        let r = RowReader::new("claims", format_args!("epoch {} at L1 block {}", self.epoch, self.l1_block));
+        let claim = ClaimRecord {
+            epoch: r.u64("epoch", self.epoch)?,
+            quote_id: r.b256("quote_id", &self.quote_id)?,
+            bond_provider: r.address("bond_provider", &self.bond_provider)?,
+            proposer: r.address("proposer", &self.proposer)?,
+            bond_amount: r.u256("bond_amount", &self.bond_amount)?,
+            basis_point_fee: r.fee("basis_point_fee", self.basis_point_fee.into())?,
+            claimed_at_slot: r.u64("claimed_at_slot", self.claimed_at_slot)?,
+            l1_block: r.u64("l1_block", self.l1_block)?,
+            l1_tx: r.b256("l1_tx", &self.l1_tx)?,
+        };
+        Ok((claim, r.outcome("outcome", &self.outcome)?))
+    }
+}
+
+fn decode_all<R, T>(rows: Vec<R>, decode: impl Fn(R) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(decode).collect()
+}
+
+type Tx<'c> = Transaction<'c, Postgres>;
+
+/// Orders the caller's transaction with every other write that appends events (quote inserts,
+/// watcher steps, reorg rollbacks): the events table is locked until the transaction ends, so the
+/// caller sees everything such a write committed before it, on this replica or another, and
+/// events commit in the order of their sequence numbers (a reader that has seen `seq` never later
+/// finds a smaller one appear).
+async fn lock_events(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    sqlx::query!("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Appends events in the caller's transaction, which holds the events lock.
+async fn append_events(tx: &mut Tx<'_>, events: &[NodeEvent], now: i64) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<String> = events.iter().map(|e| e.kind().as_str().to_owned()).collect();
+    let data: Vec<String> = events.iter().map(NodeEvent::data).collect();
+    sqlx::query!(
+        "INSERT INTO events (kind, data, created_at_ms) \
+         SELECT kind, data, $3 FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS e(kind, data, n) ORDER BY n",
+        &kinds,
+        &data,
+        now
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Connects to `url` and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(3))
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        MIGRATIONS.run(&pool).await?;
+        Ok(Self { pool, leader: Arc::default() })
+    }
+
+    /// What the transaction has committed for the epochs and provers of a batch.
+    async fn committed(tx: &mut Tx<'_>, quotes: &[(B256, SignedEpochProofQuote)]) -> Result<Committed, StoreError> {
+        let (epochs, pairs) = Plan::keys(quotes)?;
+        let epochs: Vec<i64> = epochs.into_iter().collect();
+        let mut committed = Committed::default();
+        let claimed =
+            sqlx::query_scalar!("SELECT epoch FROM claims WHERE outcome = 'open' AND epoch = ANY($1)", &epochs)
+                .fetch_all(&mut **tx)
+                .await?;
+        committed.closed.extend(claimed.into_iter().map(|epoch| (epoch, EpochClosed::Claimed)));
+        let decided = sqlx::query!(
+            "SELECT epoch, proven_at_l1 FROM epochs WHERE (proven_at_l1 <> 0 OR pruned_at_l1 <> 0) AND epoch = ANY($1)",
+            &epochs
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in decided {
+            let why = if row.proven_at_l1 != 0 { EpochClosed::Proven } else { EpochClosed::Pruned };
+            committed.closed.insert(row.epoch, why);
+        }
+        let pending = sqlx::query!(
+            r#"SELECT epoch, COUNT(*) AS "count!" FROM quotes WHERE status = 'pending' AND epoch = ANY($1)
+               GROUP BY epoch"#,
+            &epochs
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        committed.pending.extend(pending.into_iter().map(|row| (row.epoch, row.count)));
+        let (provers, pair_epochs): (Vec<Vec<u8>>, Vec<i64>) = pairs.iter().map(|(p, e)| (p.to_vec(), *e)).unzip();
+        let has_pending = sqlx::query!(
+            r#"SELECT DISTINCT q.prover AS "prover!", q.epoch AS "epoch!"
+               FROM quotes q JOIN UNNEST($1::bytea[], $2::int8[]) AS k(prover, epoch)
+                 ON q.prover = k.prover AND q.epoch = k.epoch
+               WHERE q.status = 'pending'"#,
+            &provers,
+            &pair_epochs
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in has_pending {
+            let r = RowReader::new("quotes", format_args!("of epoch {}", row.epoch));
+            committed.has_pending.insert((r.address("prover", &row.prover)?, row.epoch));
+        }
+        Ok(committed)
+    }
+}
+
+impl NodeStore for PgStore {
+    async fn ping(&self) -> bool {
+        sqlx::query!("SELECT 1 AS one").fetch_one(&self.pool).await.is_ok()
+    }
+
+    async fn insert_quotes(
+        &self,
+        quotes: &[(B256, SignedEpochProofQuote)],
+        per_epoch_cap: u32,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        if quotes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        lock_events(&mut tx).await?;
+        let committed = Self::committed(&mut tx, quotes).await?;
+        let plan = Plan::new(quotes, committed, per_epoch_cap)?;
+        if plan.is_empty() {
+            // Release the events lock now rather than when the connection is next used.
+            tx.rollback().await?;
+            return Ok(plan.refused());
+        }
+
+        let now = now_ms();
+        let mut columns = QuoteColumns::default();
+        for (id, quote) in plan.admitted() {
+            columns.push(id, quote)?;
+        }
+        let inserted: HashSet<B256> = sqlx::query_scalar!(
+            r#"INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
+                   basis_point_fee, bond_amount, valid_until_slot, signature, received_at_ms, status,
+                   status_changed_at_ms)
+               SELECT id, prover, epoch, init_block, final_block, total_fees, rollup_address, basis_point_fee,
+                   bond_amount, valid_until_slot, signature, $12, 'pending', $12
+               FROM UNNEST($1::bytea[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::numeric[], $7::bytea[],
+                   $8::int4[], $9::numeric[], $10::numeric[], $11::bytea[])
+                 WITH ORDINALITY AS t(id, prover, epoch, init_block, final_block, total_fees, rollup_address,
+                   basis_point_fee, bond_amount, valid_until_slot, signature, n)
+               ORDER BY n
+               ON CONFLICT (id) DO NOTHING
+               RETURNING id"#,
+            &columns.id,
+            &columns.prover,
+            &columns.epoch,
+            &columns.init_block,
+            &columns.final_block,
+            &columns.total_fees,
+            &columns.rollup_address,
+            &columns.basis_point_fee,
+            &columns.bond_amount,
+            &columns.valid_until_slot,
+            &columns.signature,
+            now
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|id| RowReader::new("quotes", "just inserted").b256("id", id))
+        .collect::<Result<_, _>>()?;
+
+        // The last inserted quote of each prover and epoch stays pending; everything else of
+        // theirs that is pending is superseded.
+        let keepers = plan.keepers(&inserted)?;
+        let mut superseded = Vec::new();
+        if !keepers.is_empty() {
+            let mut provers = Vec::new();
+            let mut epochs = Vec::new();
+            let mut keep = Vec::new();
+            for ((prover, epoch), id) in &keepers {
+                provers.push(prover.to_vec());
+                epochs.push(*epoch);
+                keep.push(id.to_vec());
+            }
+            let rows = sqlx::query!(
+                r#"UPDATE quotes AS q SET status = 'superseded', status_changed_at_ms = $1
+                   FROM UNNEST($2::bytea[], $3::int8[], $4::bytea[]) AS k(prover, epoch, keep)
+                   WHERE q.status = 'pending' AND q.prover = k.prover AND q.epoch = k.epoch AND q.id <> k.keep
+                   RETURNING q.id AS "id!", q.prover AS "prover!", q.epoch AS "epoch!""#,
+                now,
+                &provers,
+                &epochs,
+                &keep
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let r = RowReader::new("quotes", "just superseded");
+                superseded.push((r.b256("id", &row.id)?, (r.address("prover", &row.prover)?, row.epoch)));
+            }
+        }
+        let (outcomes, events) = plan.finish(&inserted, &keepers, superseded);
+        append_events(&mut tx, &events, now).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query_as!(
+            EventRecord,
+            "SELECT seq, kind, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            seq,
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) AS "seq!" FROM events"#).fetch_one(&self.pool).await?)
+    }
+
+    async fn quote(&self, id: B256) -> Result<Option<QuoteRecord>, StoreError> {
+        sqlx::query_as!(
+            QuoteRow,
+            "SELECT seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
+                basis_point_fee, bond_amount, valid_until_slot, signature, status, received_at_ms
+             FROM quotes WHERE id = $1",
+            id.as_slice()
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(QuoteRow::decode)
+        .transpose()
+    }
+
+    async fn quote_count(&self) -> Result<u64, StoreError> {
+        let count = sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!" FROM quotes"#).fetch_one(&self.pool).await?;
+        RowReader::new("quotes", "count").u64("count", count)
+    }
+
+    async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
+        sqlx::query_as!(
+            EpochRow,
+            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1
+             FROM epochs WHERE epoch = $1",
+            int("epochs.epoch", epoch)?
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(EpochRow::decode)
+        .transpose()
+    }
+
+    async fn load_view(&self) -> Result<ChainView, StoreError> {
+        let cursor = self.cursor().await?;
+        let epochs = sqlx::query_as!(
+            EpochRow,
+            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1
+             FROM epochs WHERE proven_at_l1 = 0 OR epoch >= (SELECT MAX(epoch) FROM epochs) - 64"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let epochs = decode_all(epochs, EpochRow::decode)?.into_iter().map(|e| (e.epoch, e)).collect();
+        let mut deposits = std::collections::HashMap::new();
+        for row in sqlx::query!("SELECT address, deposit FROM provers").fetch_all(&self.pool).await? {
+            let r = RowReader::new("provers", alloy::hex::encode_prefixed(&row.address));
+            deposits.insert(r.address("address", &row.address)?, r.u256("deposit", &row.deposit)?);
+        }
+        let open_claim = self.open_claim().await?;
+        Ok(ChainView { cursor, epochs, open_claim, deposits })
+    }
+
+    async fn open_claim(&self) -> Result<Option<ClaimRecord>, StoreError> {
+        sqlx::query_as!(
+            ClaimRow,
+            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
+                l1_tx, outcome
+             FROM claims WHERE outcome = 'open' ORDER BY l1_block DESC LIMIT 1"
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.decode().map(|(claim, _)| claim))
+        .transpose()
+    }
+
+    async fn claim_of_quote(&self, id: B256) -> Result<Option<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        sqlx::query_as!(
+            ClaimRow,
+            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
+                l1_tx, outcome
+             FROM claims WHERE quote_id = $1 ORDER BY l1_block DESC LIMIT 1",
+            id.as_slice()
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(ClaimRow::decode)
+        .transpose()
+    }
+
+    async fn claims_of_epoch(&self, epoch: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        let rows = sqlx::query_as!(
+            ClaimRow,
+            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
+                l1_tx, outcome
+             FROM claims WHERE epoch = $1 ORDER BY l1_block DESC",
+            int("claims.epoch", epoch)?
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, ClaimRow::decode)
+    }
+
+    async fn claims(
+        &self,
+        prover: Option<Address>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        let before = before.map(|b| int("claims.l1_block", b)).transpose()?;
+        let rows = sqlx::query_as!(
+            ClaimRow,
+            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
+                l1_tx, outcome
+             FROM claims
+             WHERE ($1::bytea IS NULL OR bond_provider = $1) AND ($2::int8 IS NULL OR l1_block < $2)
+             ORDER BY l1_block DESC, epoch DESC LIMIT $3",
+            prover.as_ref().map(|p| p.as_slice()),
+            before,
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, ClaimRow::decode)
+    }
+
+    async fn quotes_page(
+        &self,
+        epoch: u64,
+        status: Option<QuoteStatus>,
+        prover: Option<Address>,
+        after: Option<(u32, i64)>,
+        limit: u32,
+    ) -> Result<Vec<QuoteRecord>, StoreError> {
+        let epoch = int("quotes.epoch", epoch)?;
+        let (fee, seq) = after.map_or((-1, -1), |(fee, seq)| (i32::try_from(fee).unwrap_or(i32::MAX), seq));
+        let limit = i64::from(limit);
+        // One statement per combination of filters, so each gets a plan that walks the
+        // (epoch, status, basis_point_fee, seq) index in order.
+        let rows = match (status, prover) {
+            (Some(status), Some(prover)) => {
+                sqlx::query_as!(
+                    QuoteRow,
+                    "SELECT seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
+                        basis_point_fee, bond_amount, valid_until_slot, signature, status, received_at_ms
+                     FROM quotes
+                     WHERE epoch = $1 AND status = $2 AND prover = $3 AND (basis_point_fee, seq) > ($4, $5)
+                     ORDER BY basis_point_fee, seq LIMIT $6",
+                    epoch,
+                    status.as_str(),
+                    prover.as_slice(),
+                    fee,
+                    seq,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (Some(status), None) => {
+                sqlx::query_as!(
+                    QuoteRow,
+                    "SELECT seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
+                        basis_point_fee, bond_amount, valid_until_slot, signature, status, received_at_ms
+                     FROM quotes
+                     WHERE epoch = $1 AND status = $2 AND (basis_point_fee, seq) > ($3, $4)
+                     ORDER BY basis_point_fee, seq LIMIT $5",
+                    epoch,
+                    status.as_str(),
+                    fee,
+                    seq,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, Some(prover)) => {
+                sqlx::query_as!(
+                    QuoteRow,
+                    "SELECT seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
+                        basis_point_fee, bond_amount, valid_until_slot, signature, status, received_at_ms
+                     FROM quotes
+                     WHERE epoch = $1 AND prover = $2 AND (basis_point_fee, seq) > ($3, $4)
+                     ORDER BY basis_point_fee, seq LIMIT $5",
+                    epoch,
+                    prover.as_slice(),
+                    fee,
+                    seq,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            (None, None) => {
+                sqlx::query_as!(
+                    QuoteRow,
+                    "SELECT seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
+                        basis_point_fee, bond_amount, valid_until_slot, signature, status, received_at_ms
+                     FROM quotes
+                     WHERE epoch = $1 AND (basis_point_fee, seq) > ($2, $3)
+                     ORDER BY basis_point_fee, seq LIMIT $4",
+                    epoch,
+                    fee,
+                    seq,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        decode_all(rows, QuoteRow::decode)
+    }
+
+    async fn prover_deposit(&self, prover: Address) -> Result<Option<U256>, StoreError> {
+        let deposit = sqlx::query_scalar!("SELECT deposit FROM provers WHERE address = $1", prover.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        deposit.map(|d| RowReader::new("provers", prover).u256("deposit", &d)).transpose()
+    }
+
+    async fn set_prover_deposit(&self, prover: Address, deposit: U256, l1_block: u64) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        upsert_deposits(&mut conn, &[(prover, deposit)], l1_block).await
+    }
+
+    async fn cursor(&self) -> Result<Option<ChainCursor>, StoreError> {
+        let row = sqlx::query!(
+            "SELECT l1_block, l1_hash, l1_timestamp, proven_block, pending_block FROM chain_cursor WHERE id = 1"
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let r = RowReader::new("chain_cursor", 1);
+            Ok(ChainCursor {
+                l1_block: r.u64("l1_block", row.l1_block)?,
+                l1_hash: r.b256("l1_hash", &row.l1_hash)?,
+                l1_timestamp: r.u64("l1_timestamp", row.l1_timestamp)?,
+                proven_block: r.u64("proven_block", row.proven_block)?,
+                pending_block: r.u64("pending_block", row.pending_block)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn l1_block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        let hash =
+            sqlx::query_scalar!("SELECT hash FROM l1_blocks WHERE number = $1", int("l1_blocks.number", number)?)
+                .fetch_optional(&self.pool)
+                .await?;
+        hash.map(|h| RowReader::new("l1_blocks", number).b256("hash", &h)).transpose()
+    }
+
+    async fn recorded_l1_blocks_below(&self, below: u64) -> Result<Vec<(u64, B256)>, StoreError> {
+        let rows = sqlx::query!(
+            "SELECT number, hash FROM l1_blocks WHERE number < $1 ORDER BY number DESC",
+            int("l1_blocks.number", below)?
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, |row| {
+            let r = RowReader::new("l1_blocks", row.number);
+            Ok((r.u64("number", row.number)?, r.b256("hash", &row.hash)?))
+        })
+    }
+
+    async fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_events(&mut tx).await?;
+        let now = now_ms();
+        let l1_block = int("chain_cursor.l1_block", cursor.l1_block)?;
+        let mut events = Vec::new();
+        for event in &update.events {
+            apply_event(&mut tx, event, now, &mut events).await?;
+        }
+        upsert_deposits(&mut tx, &update.deposits, cursor.l1_block).await?;
+        let (numbers, hashes): (Vec<i64>, Vec<Vec<u8>>) = update
+            .l1_blocks
+            .iter()
+            .map(|(number, hash)| Ok((int("l1_blocks.number", *number)?, hash.to_vec())))
+            .collect::<Result<Vec<_>, StoreError>>()?
+            .into_iter()
+            .unzip();
+        sqlx::query!(
+            "INSERT INTO l1_blocks (number, hash) SELECT * FROM UNNEST($1::int8[], $2::bytea[])
+             ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
+            &numbers,
+            &hashes
+        )
+        .execute(&mut *tx)
+        .await?;
+        // Keep the last 256 block hashes: deeper reorgs than that are not expected on L1.
+        sqlx::query!("DELETE FROM l1_blocks WHERE number < $1", l1_block.saturating_sub(256)).execute(&mut *tx).await?;
+        let expired = sqlx::query!(
+            "UPDATE quotes SET status = 'expired', status_changed_at_ms = $1, status_l1_block = $2
+             WHERE status = 'pending' AND valid_until_slot < $3 RETURNING id, epoch",
+            now,
+            l1_block,
+            numeric(U256::from(update.current_slot))
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in expired {
+            let r = RowReader::new("quotes", "just expired");
+            events.push(NodeEvent::QuoteExpired {
+                id: r.b256("id", &row.id)?,
+                epoch: r.u64("epoch", row.epoch)?,
+                reason: ExpiryReason::ValidUntilSlot,
+            });
+        }
+        let completed = sqlx::query_as!(
+            EpochRow,
+            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1
+             FROM epochs WHERE epoch >= $1 AND epoch < $2 AND pruned_at_l1 = 0 ORDER BY epoch",
+            int("epochs.epoch", update.completed_epochs.start)?,
+            int("epochs.epoch", update.completed_epochs.end)?
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for e in decode_all(completed, EpochRow::decode)? {
+            events.push(NodeEvent::EpochCompleted {
+                epoch: e.epoch,
+                init_block: e.init_block,
+                final_block: e.final_block,
+                block_count: e.block_count,
+                tx_count: e.tx_count,
+                total_fees: e.total_fees,
+            });
+        }
+        append_events(&mut tx, &events, now).await?;
+        sqlx::query!(
+            "INSERT INTO chain_cursor (id, l1_block, l1_hash, l1_timestamp, proven_block, pending_block)
+             VALUES (1, $1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET l1_block = excluded.l1_block, l1_hash = excluded.l1_hash,
+                l1_timestamp = excluded.l1_timestamp, proven_block = excluded.proven_block,
+                pending_block = excluded.pending_block",
+            l1_block,
+            cursor.l1_hash.as_slice(),
+            int("chain_cursor.l1_timestamp", cursor.l1_timestamp)?,
+            int("chain_cursor.proven_block", cursor.proven_block)?,
+            int("chain_cursor.pending_block", cursor.pending_block)?
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rollback_to(&self, fork: ChainCursor) -> Result<(), StoreError> {
+        let f = int("chain_cursor.l1_block", fork.l1_block)?;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        lock_events(&mut tx).await?;
+        let touched = sqlx::query_scalar!(
+            r#"SELECT DISTINCT epoch AS "epoch!" FROM l2_blocks WHERE l1_block > $1 OR pruned_at_l1 > $1
+               UNION SELECT epoch FROM epochs WHERE proven_at_l1 > $1 OR pruned_at_l1 > $1"#,
+            f
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query!("DELETE FROM l2_blocks WHERE l1_block > $1", f).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE l2_blocks SET pruned_at_l1 = 0 WHERE pruned_at_l1 > $1", f).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE epochs SET proven_at_l1 = 0 WHERE proven_at_l1 > $1", f).execute(&mut *tx).await?;
+        for epoch in touched {
+            refresh_epoch(&mut tx, epoch).await?;
+        }
+        sqlx::query!("DELETE FROM claims WHERE l1_block > $1", f).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE claims SET outcome = 'open', outcome_l1_block = 0 WHERE outcome_l1_block > $1", f)
+            .execute(&mut *tx)
+            .await?;
+        // Quotes whose status came from the dropped blocks: claimed/proven/slashed from their
+        // claim if it remains, expired if their epoch is claimed, proven or pruned, else pending;
+        // each then records the L1 block that now justifies it, so a deeper rollback finds it.
+        sqlx::query!("UPDATE quotes SET status_l1_block = -1 WHERE status_l1_block > $1 AND status <> 'superseded'", f)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query!(
+            "UPDATE quotes SET status_changed_at_ms = $1, status = CASE
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.quote_id = quotes.id AND c.outcome = 'open') THEN 'claimed'
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.quote_id = quotes.id AND c.outcome = 'proven') THEN 'proven'
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.quote_id = quotes.id AND c.outcome = 'slashed') THEN 'slashed'
+               WHEN EXISTS (SELECT 1 FROM claims c WHERE c.epoch = quotes.epoch) THEN 'expired'
+               WHEN EXISTS (SELECT 1 FROM epochs e WHERE e.epoch = quotes.epoch
+                              AND (e.proven_at_l1 > 0 OR e.pruned_at_l1 > 0)) THEN 'expired'
+               ELSE 'pending' END
+             WHERE status_l1_block = -1",
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE quotes SET status_l1_block = CASE
+               WHEN status = 'claimed' THEN (SELECT MAX(c.l1_block) FROM claims c WHERE c.quote_id = quotes.id)
+               WHEN status IN ('proven', 'slashed') THEN
+                 (SELECT MAX(c.outcome_l1_block) FROM claims c WHERE c.quote_id = quotes.id)
+               WHEN status = 'expired' THEN COALESCE(
+                 (SELECT MAX(c.l1_block) FROM claims c WHERE c.epoch = quotes.epoch),
+                 (SELECT GREATEST(e.proven_at_l1, e.pruned_at_l1) FROM epochs e WHERE e.epoch = quotes.epoch), 0)
+               ELSE 0 END
+             WHERE status_l1_block = -1"
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!("DELETE FROM l1_blocks WHERE number > $1", f).execute(&mut *tx).await?;
+        append_events(&mut tx, &[NodeEvent::ChainReorg { fork_l1_block: fork.l1_block }], now).await?;
+        sqlx::query!(
+            "UPDATE chain_cursor SET l1_block = $1, l1_hash = $2, l1_timestamp = $3, proven_block = $4,
+                pending_block = $5 WHERE id = 1",
+            f,
+            fork.l1_hash.as_slice(),
+            int("chain_cursor.l1_timestamp", fork.l1_timestamp)?,
+            int("chain_cursor.proven_block", fork.proven_block)?,
+            int("chain_cursor.pending_block", fork.pending_block)?
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lead_watcher(&self) -> Result<bool, StoreError> {
+        let mut held = self.leader.lock().await;
+        if let Some(conn) = held.as_mut() {
+            // Still holding the lock if its connection is alive.
+            if conn.ping().await.is_ok() {
+                return Ok(true);
+            }
+            *held = None;
+        }
+        let mut conn = PgConnection::connect_with(&self.pool.connect_options()).await?;
+        let locked = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "locked!""#, WATCHER_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        if locked {
+            *held = Some(conn);
+        }
+        Ok(locked)
+    }
+}
+
+/// The columns of a batch of quotes, as the arrays the insert unnests.
+#[derive(Default)]
+struct QuoteColumns {
+    id: Vec<Vec<u8>>,
+    prover: Vec<Vec<u8>>,
+    epoch: Vec<i64>,
+    init_block: Vec<i64>,
+    final_block: Vec<i64>,
+    total_fees: Vec<BigDecimal>,
+    rollup_address: Vec<Vec<u8>>,
+    basis_point_fee: Vec<i32>,
+    bond_amount: Vec<BigDecimal>,
+    valid_until_slot: Vec<BigDecimal>,
+    signature: Vec<Vec<u8>>,
+}
+
+impl QuoteColumns {
+    fn push(&mut self, id: &B256, quote: &SignedEpochProofQuote) -> Result<(), StoreError> {
+        let q = &quote.quote;
+        self.id.push(id.to_vec());
+        self.prover.push(q.prover.to_vec());
+        self.epoch.push(int256("quotes.epoch", q.epoch_number)?);
+        self.init_block.push(int256("quotes.epoch_init_block", q.epoch_init_block)?);
+        self.final_block.push(int256("quotes.epoch_final_block", q.epoch_final_block)?);
+        self.total_fees.push(numeric(q.total_fees));
+        self.rollup_address.push(q.rollup_address.to_vec());
+        self.basis_point_fee.push(i32::try_from(q.basis_point_fee).map_err(|_| StoreError::OutOfRange {
+            column: "quotes.basis_point_fee",
+            value: q.basis_point_fee.to_string(),
+        })?);
+        self.bond_amount.push(numeric(q.bond_amount));
+        self.valid_until_slot.push(numeric(q.valid_until_slot));
+        self.signature.push(quote.signature.as_bytes().to_vec());
+        Ok(())
+    }
+}
+
+/// Records deposits read at `l1_block` (older readings never win).
+async fn upsert_deposits(
+    conn: &mut PgConnection,
+    deposits: &[(Address, U256)],
+    l1_block: u64,
+) -> Result<(), StoreError> {
+    if deposits.is_empty() {
+        return Ok(());
+    }
+    let (provers, amounts): (Vec<Vec<u8>>, Vec<BigDecimal>) =
+        deposits.iter().map(|(prover, deposit)| (prover.to_vec(), numeric(*deposit))).unzip();
+    sqlx::query!(
+        "INSERT INTO provers (address, deposit, l1_block) SELECT address, deposit, $3
+         FROM UNNEST($1::bytea[], $2::numeric[]) AS d(address, deposit)
+         ON CONFLICT (address) DO UPDATE SET deposit = excluded.deposit, l1_block = excluded.l1_block
+         WHERE provers.l1_block <= excluded.l1_block",
+        &provers,
+        &amounts,
+        int("provers.l1_block", l1_block)?
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the quotes of `epoch` from `from` to `to`; quotes that expire this way get an event.
+async fn set_epoch_quotes(
+    tx: &mut Tx<'_>,
+    epoch: u64,
+    (from, to): (QuoteStatus, QuoteStatus),
+    l1_block: u64,
+    now: i64,
+    events: &mut Vec<NodeEvent>,
+) -> Result<(), StoreError> {
+    let ids = sqlx::query_scalar!(
+        "UPDATE quotes SET status = $1, status_l1_block = $2, status_changed_at_ms = $3
+         WHERE epoch = $4 AND status = $5 RETURNING id",
+        to.as_str(),
+        int("quotes.status_l1_block", l1_block)?,
+        now,
+        int("quotes.epoch", epoch)?,
+        from.as_str()
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    if to == QuoteStatus::Expired {
+        for id in ids {
+            let id = RowReader::new("quotes", format_args!("of epoch {epoch}")).b256("id", &id)?;
+            events.push(NodeEvent::QuoteExpired { id, epoch, reason: ExpiryReason::EpochDecided });
+        }
+    }
+    Ok(())
+}
+
+async fn apply_event(
+    tx: &mut Tx<'_>,
+    event: &ChainEvent,
+    now: i64,
+    events: &mut Vec<NodeEvent>,
+) -> Result<(), StoreError> {
+    use QuoteStatus::{Claimed, Expired, Pending, Proven, Slashed};
+    match event {
+        ChainEvent::BlockProposed(b) => {
+            let epoch = int("l2_blocks.epoch", b.epoch)?;
+            sqlx::query!(
+                "INSERT INTO l2_blocks (number, epoch, slot, proposer, tx_count, fees, archive, l1_block)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (number, l1_block) DO NOTHING",
+                int("l2_blocks.number", b.number)?,
+                epoch,
+                int("l2_blocks.slot", b.slot)?,
+                b.proposer.as_slice(),
+                int("l2_blocks.tx_count", b.tx_count)?,
+                numeric(b.fees),
+                b.archive.as_slice(),
+                int("l2_blocks.l1_block", b.l1_block)?
+            )
+            .execute(&mut **tx)
+            .await?;
+            refresh_epoch(tx, epoch).await?;
+        }
+        ChainEvent::Claimed(c) => {
+            let l1_block = int("claims.l1_block", c.l1_block)?;
+            sqlx::query!(
+                "INSERT INTO claims (epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee,
+                    claimed_at_slot, l1_block, l1_tx, outcome)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open') ON CONFLICT (epoch, l1_block, quote_id) DO NOTHING",
+                int("claims.epoch", c.epoch)?,
+                c.quote_id.as_slice(),
+                c.bond_provider.as_slice(),
+                c.proposer.as_slice(),
+                numeric(c.bond_amount),
+                i32::try_from(c.basis_point_fee).map_err(|_| StoreError::OutOfRange {
+                    column: "claims.basis_point_fee",
+                    value: c.basis_point_fee.to_string()
+                })?,
+                int("claims.claimed_at_slot", c.claimed_at_slot)?,
+                l1_block,
+                c.l1_tx.as_slice()
+            )
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query!(
+                "UPDATE quotes SET status = 'claimed', status_l1_block = $1, status_changed_at_ms = $2 WHERE id = $3",
+                l1_block,
+                now,
+                c.quote_id.as_slice()
+            )
+            .execute(&mut **tx)
+            .await?;
+            set_epoch_quotes(tx, c.epoch, (Pending, Expired), c.l1_block, now, events).await?;
+            events.push(NodeEvent::ClaimSeen {
+                epoch: c.epoch,
+                quote_id: c.quote_id,
+                bond_provider: c.bond_provider,
+                proposer: c.proposer,
+                bond_amount: c.bond_amount,
+                basis_point_fee: c.basis_point_fee,
+                claimed_at_slot: c.claimed_at_slot,
+                l1_block: c.l1_block,
+                l1_tx: c.l1_tx,
+            });
+        }
+        ChainEvent::Proven { epoch, l1_block } => {
+            let (e, b) = (int("epochs.epoch", *epoch)?, int("epochs.proven_at_l1", *l1_block)?);
+            sqlx::query!("UPDATE epochs SET proven_at_l1 = $1 WHERE epoch = $2", b, e).execute(&mut **tx).await?;
+            sqlx::query!(
+                "UPDATE claims SET outcome = 'proven', outcome_l1_block = $1 WHERE epoch = $2 AND outcome = 'open'",
+                b,
+                e
+            )
+            .execute(&mut **tx)
+            .await?;
+            set_epoch_quotes(tx, *epoch, (Claimed, Proven), *l1_block, now, events).await?;
+            set_epoch_quotes(tx, *epoch, (Pending, Expired), *l1_block, now, events).await?;
+            events.push(NodeEvent::ProofSeen { epoch: *epoch, l1_block: *l1_block });
+        }
+        ChainEvent::Slashed { epoch, l1_block } => {
+            sqlx::query!(
+                "UPDATE claims SET outcome = 'slashed', outcome_l1_block = $1 WHERE epoch = $2 AND outcome = 'open'",
+                int("claims.outcome_l1_block", *l1_block)?,
+                int("claims.epoch", *epoch)?
+            )
+            .execute(&mut **tx)
+            .await?;
+            set_epoch_quotes(tx, *epoch, (Claimed, Slashed), *l1_block, now, events).await?;
+            events.push(NodeEvent::BondSlashed { epoch: *epoch, l1_block: *l1_block });
+        }
+        ChainEvent::EpochPruned { epoch, l1_block } => {
+            sqlx::query!(
+                "UPDATE epochs SET pruned_at_l1 = $1 WHERE epoch = $2",
+                int("epochs.pruned_at_l1", *l1_block)?,
+                int("epochs.epoch", *epoch)?
+            )
+            .execute(&mut **tx)
+            .await?;
+            set_epoch_quotes(tx, *epoch, (Pending, Expired), *l1_block, now, events).await?;
+            events.push(NodeEvent::EpochPruned { epoch: *epoch, l1_block: *l1_block });
+        }
+        ChainEvent::Pruned { proven_block, l1_block } => {
+            sqlx::query!(
+                "UPDATE l2_blocks SET pruned_at_l1 = $1 WHERE number > $2 AND pruned_at_l1 = 0",
+                int("l2_blocks.pruned_at_l1", *l1_block)?,
+                int("l2_blocks.number", *proven_block)?
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes an epoch's aggregate from its live (not pruned) blocks, so a prune followed by new
+/// blocks in the same epoch starts it afresh. An epoch whose blocks were all pruned keeps the
+/// aggregate of the blocks last pruned, and is marked pruned at that L1 block.
+async fn refresh_epoch(tx: &mut Tx<'_>, epoch: i64) -> Result<(), StoreError> {
+    let last_pruned = sqlx::query_scalar!(
+        "SELECT CASE WHEN MIN(pruned_at_l1) = 0 THEN 0 ELSE MAX(pruned_at_l1) END AS pruned_at
+         FROM l2_blocks WHERE epoch = $1",
+        epoch
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let Some(pruned_at) = last_pruned else {
+        sqlx::query!("DELETE FROM epochs WHERE epoch = $1", epoch).execute(&mut **tx).await?;
+        return Ok(());
+    };
+    let rows = sqlx::query!(
+        "SELECT number, tx_count, fees FROM l2_blocks WHERE epoch = $1 AND pruned_at_l1 = $2",
+        epoch,
+        pruned_at
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut totals = EpochTotals::default();
+    for row in rows {
+        let r = RowReader::new("l2_blocks", format_args!("number {} at L1 block {pruned_at}", row.number));
+        totals.add(r.u64("number", row.number)?, r.u64("tx_count", row.tx_count)?, r.u256("fees", &row.fees)?);
+    }
+    sqlx::query!(
+        "INSERT INTO epochs (epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1,
+            pruned_at_l1)
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)
+         ON CONFLICT (epoch) DO UPDATE SET init_block = excluded.init_block, final_block = excluded.final_block,
+            block_count = excluded.block_count, tx_count = excluded.tx_count, total_fees = excluded.total_fees,
+            pruned_at_l1 = excluded.pruned_at_l1",
+        epoch,
+        int("epochs.init_block", totals.init_block)?,
+        int("epochs.final_block", totals.final_block)?,
+        int("epochs.block_count", totals.block_count)?,
+        int("epochs.tx_count", totals.tx_count)?,
+        numeric(totals.fees),
+        pruned_at
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_round_trips_every_width() {
+        let r = RowReader::new("test", 0);
+        for value in [U256::ZERO, U256::from(1), U256::from(u64::MAX), U256::MAX] {
+            assert_eq!(r.u256("v", &numeric(value)).expect("reads back"), value);
+        }
+        let too_big = numeric(U256::MAX) + BigDecimal::from(1);
+        assert!(matches!(r.u256("v", &too_big), Err(StoreError::Corrupt { column: "v", .. })));
+        assert!(r.u256("v", &BigDecimal::from(-1)).is_err());
+        assert!(r.u256("v", &"1.5".parse::<BigDecimal>().expect("decimal")).is_err());
+        assert_eq!(r.u256("v", &"7.000".parse::<BigDecimal>().expect("decimal")).expect("integer"), U256::from(7));
+    }
+}
