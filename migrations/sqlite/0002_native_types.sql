@@ -94,7 +94,7 @@ ALTER TABLE claims_native RENAME TO claims;
 CREATE INDEX claims_quote_id ON claims (quote_id);
 
 CREATE TABLE provers_native (
-    address BLOB PRIMARY KEY,
+    address BLOB NOT NULL PRIMARY KEY,
     deposit BLOB NOT NULL,
     l1_block INTEGER NOT NULL
 );

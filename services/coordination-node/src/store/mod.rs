@@ -263,6 +263,12 @@ pub(crate) fn int(column: &'static str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::OutOfRange { column, value: value.to_string() })
 }
 
+/// A value a read looks up: one beyond what a row can hold (`None`) matches no row, which is not
+/// an error (`GET /epochs/18446744073709551615` is simply not found).
+pub(crate) fn key(value: u64) -> Option<i64> {
+    i64::try_from(value).ok()
+}
+
 /// A uint256 that must fit 64 bits to be stored (a quote's epoch and blocks).
 pub(crate) fn int256(column: &'static str, value: U256) -> Result<i64, StoreError> {
     u64::try_from(value)

@@ -17,7 +17,7 @@ use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
     InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
     batch::{Committed, Plan},
-    int, int256, now_ms,
+    int, int256, key, now_ms,
 };
 use crate::domain::{ClaimOutcome, ExpiryReason, NodeEvent};
 
@@ -386,11 +386,12 @@ impl NodeStore for PgStore {
     }
 
     async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
+        let Some(epoch) = key(epoch) else { return Ok(None) };
         sqlx::query_as!(
             EpochRow,
             "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1
              FROM epochs WHERE epoch = $1",
-            int("epochs.epoch", epoch)?
+            epoch
         )
         .fetch_optional(&self.pool)
         .await?
@@ -445,12 +446,13 @@ impl NodeStore for PgStore {
     }
 
     async fn claims_of_epoch(&self, epoch: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        let Some(epoch) = key(epoch) else { return Ok(Vec::new()) };
         let rows = sqlx::query_as!(
             ClaimRow,
             "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
                 l1_tx, outcome
              FROM claims WHERE epoch = $1 ORDER BY l1_block DESC",
-            int("claims.epoch", epoch)?
+            epoch
         )
         .fetch_all(&self.pool)
         .await?;
@@ -463,7 +465,8 @@ impl NodeStore for PgStore {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
-        let before = before.map(|b| int("claims.l1_block", b)).transpose()?;
+        // A bound beyond every L1 block is no bound.
+        let before = before.and_then(key);
         let rows = sqlx::query_as!(
             ClaimRow,
             "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
@@ -488,7 +491,7 @@ impl NodeStore for PgStore {
         after: Option<(u32, i64)>,
         limit: u32,
     ) -> Result<Vec<QuoteRecord>, StoreError> {
-        let epoch = int("quotes.epoch", epoch)?;
+        let Some(epoch) = key(epoch) else { return Ok(Vec::new()) };
         let (fee, seq) = after.map_or((-1, -1), |(fee, seq)| (i32::try_from(fee).unwrap_or(i32::MAX), seq));
         let limit = i64::from(limit);
         // One statement per combination of filters, so each gets a plan that walks the
@@ -598,17 +601,16 @@ impl NodeStore for PgStore {
     }
 
     async fn l1_block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        let Some(n) = key(number) else { return Ok(None) };
         let hash =
-            sqlx::query_scalar!("SELECT hash FROM l1_blocks WHERE number = $1", int("l1_blocks.number", number)?)
-                .fetch_optional(&self.pool)
-                .await?;
+            sqlx::query_scalar!("SELECT hash FROM l1_blocks WHERE number = $1", n).fetch_optional(&self.pool).await?;
         hash.map(|h| RowReader::new("l1_blocks", number).b256("hash", &h)).transpose()
     }
 
     async fn recorded_l1_blocks_below(&self, below: u64) -> Result<Vec<(u64, B256)>, StoreError> {
         let rows = sqlx::query!(
             "SELECT number, hash FROM l1_blocks WHERE number < $1 ORDER BY number DESC",
-            int("l1_blocks.number", below)?
+            key(below).unwrap_or(i64::MAX)
         )
         .fetch_all(&self.pool)
         .await?;
@@ -628,10 +630,12 @@ impl NodeStore for PgStore {
             apply_event(&mut tx, event, now, &mut events).await?;
         }
         upsert_deposits(&mut tx, &update.deposits, cursor.l1_block).await?;
-        let (numbers, hashes): (Vec<i64>, Vec<Vec<u8>>) = update
-            .l1_blocks
-            .iter()
-            .map(|(number, hash)| Ok((int("l1_blocks.number", *number)?, hash.to_vec())))
+        // One row per block (the last reading wins, as row by row): an upsert over arrays may
+        // not touch a row twice.
+        let blocks: std::collections::BTreeMap<u64, B256> = update.l1_blocks.iter().copied().collect();
+        let (numbers, hashes): (Vec<i64>, Vec<Vec<u8>>) = blocks
+            .into_iter()
+            .map(|(number, hash)| Ok((int("l1_blocks.number", number)?, hash.to_vec())))
             .collect::<Result<Vec<_>, StoreError>>()?
             .into_iter()
             .unzip();
@@ -773,20 +777,28 @@ impl NodeStore for PgStore {
     }
 
     async fn lead_watcher(&self) -> Result<bool, StoreError> {
+        // A database that stops answering must not hold the watcher (and this lock) for ever.
+        const WAIT: Duration = Duration::from_secs(3);
+        let timed_out = || StoreError::Database(sqlx::Error::PoolTimedOut);
         let mut held = self.leader.lock().await;
         if let Some(conn) = held.as_mut() {
             // Still holding the lock if its connection is alive.
-            if conn.ping().await.is_ok() {
+            if matches!(tokio::time::timeout(WAIT, conn.ping()).await, Ok(Ok(()))) {
                 return Ok(true);
             }
             *held = None;
         }
-        let mut conn = PgConnection::connect_with(&self.pool.connect_options()).await?;
+        let options = self.pool.connect_options();
+        let mut conn =
+            tokio::time::timeout(WAIT, PgConnection::connect_with(&options)).await.map_err(|_| timed_out())??;
         let locked = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "locked!""#, WATCHER_LOCK_KEY)
-            .fetch_one(&mut conn)
-            .await?;
+            .fetch_one(&mut conn);
+        let locked = tokio::time::timeout(WAIT, locked).await.map_err(|_| timed_out())??;
         if locked {
             *held = Some(conn);
+        } else {
+            // Another replica leads; this connection is not needed until the next try.
+            let _ = conn.close().await;
         }
         Ok(locked)
     }
@@ -838,8 +850,10 @@ async fn upsert_deposits(
     if deposits.is_empty() {
         return Ok(());
     }
+    // One row per prover (the last reading wins): an upsert over arrays may not touch a row twice.
+    let deposits: std::collections::BTreeMap<Address, U256> = deposits.iter().copied().collect();
     let (provers, amounts): (Vec<Vec<u8>>, Vec<BigDecimal>) =
-        deposits.iter().map(|(prover, deposit)| (prover.to_vec(), numeric(*deposit))).unzip();
+        deposits.into_iter().map(|(prover, deposit)| (prover.to_vec(), numeric(deposit))).unzip();
     sqlx::query!(
         "INSERT INTO provers (address, deposit, l1_block) SELECT address, deposit, $3
          FROM UNNEST($1::bytea[], $2::numeric[]) AS d(address, deposit)

@@ -16,7 +16,7 @@ use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
     InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
     batch::{Committed, Plan},
-    int, int256, now_ms,
+    int, int256, key, now_ms,
 };
 use crate::domain::{ClaimOutcome, ExpiryReason, NodeEvent};
 
@@ -217,8 +217,8 @@ impl SqliteStore {
                 let value: U256 = text.parse().map_err(|_| StoreError::Corrupt {
                     table,
                     row: format!("rowid {rowid}"),
-                    column: "a uint256 column",
-                    problem: format!("{column} = {text:?} is not a decimal uint256"),
+                    column,
+                    problem: format!("{text:?} is not a decimal uint256"),
                 })?;
                 sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET {column} = ? WHERE rowid = ?")))
                     .bind(&blob(value)[..])
@@ -378,8 +378,9 @@ impl NodeStore for SqliteStore {
     }
 
     async fn epoch(&self, epoch: u64) -> Result<Option<EpochRecord>, StoreError> {
+        let Some(epoch) = key(epoch) else { return Ok(None) };
         sqlx::query_as::<_, EpochRow>(select(EPOCH_COLUMNS, "epochs WHERE epoch = ?"))
-            .bind(int("epochs.epoch", epoch)?)
+            .bind(epoch)
             .fetch_optional(&self.pool)
             .await?
             .map(EpochRow::decode)
@@ -429,8 +430,9 @@ impl NodeStore for SqliteStore {
     }
 
     async fn claims_of_epoch(&self, epoch: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        let Some(epoch) = key(epoch) else { return Ok(Vec::new()) };
         sqlx::query_as::<_, ClaimRow>(select(CLAIM_COLUMNS, "claims WHERE epoch = ? ORDER BY l1_block DESC"))
-            .bind(int("claims.epoch", epoch)?)
+            .bind(epoch)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
@@ -450,7 +452,8 @@ impl NodeStore for SqliteStore {
              ORDER BY l1_block DESC, epoch DESC LIMIT ?3",
         ))
         .bind(prover.as_ref().map(|p| p.as_slice()))
-        .bind(before.map(|b| int("claims.l1_block", b)).transpose()?)
+        // A bound beyond every L1 block is no bound.
+        .bind(before.and_then(key))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
@@ -467,6 +470,7 @@ impl NodeStore for SqliteStore {
         after: Option<(u32, i64)>,
         limit: u32,
     ) -> Result<Vec<QuoteRecord>, StoreError> {
+        let Some(epoch) = key(epoch) else { return Ok(Vec::new()) };
         let (fee, seq) = after.map_or((-1, -1), |(fee, seq)| (i64::from(fee), seq));
         // One statement per combination of filters, so each gets a plan that walks the
         // (epoch, status, basis_point_fee, seq) index in order.
@@ -489,7 +493,7 @@ impl NodeStore for SqliteStore {
             }
         };
         sqlx::query_as::<_, QuoteRow>(select(QUOTE_COLUMNS, rest))
-            .bind(int("quotes.epoch", epoch)?)
+            .bind(epoch)
             .bind(status.map(QuoteStatus::as_str))
             .bind(prover.as_ref().map(|p| p.as_slice()))
             .bind(fee)
@@ -535,8 +539,9 @@ impl NodeStore for SqliteStore {
     }
 
     async fn l1_block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        let Some(n) = key(number) else { return Ok(None) };
         let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM l1_blocks WHERE number = ?")
-            .bind(int("l1_blocks.number", number)?)
+            .bind(n)
             .fetch_optional(&self.pool)
             .await?;
         hash.map(|h| RowReader::new("l1_blocks", number).b256("hash", &h)).transpose()
@@ -545,7 +550,7 @@ impl NodeStore for SqliteStore {
     async fn recorded_l1_blocks_below(&self, below: u64) -> Result<Vec<(u64, B256)>, StoreError> {
         let rows: Vec<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT number, hash FROM l1_blocks WHERE number < ? ORDER BY number DESC")
-                .bind(int("l1_blocks.number", below)?)
+                .bind(key(below).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
         rows.into_iter()

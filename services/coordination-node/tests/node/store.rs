@@ -383,6 +383,12 @@ both_backends!(extreme_values_round_trip, |store: Store, _url: String| async mov
     let error = store.apply(cursor(5), &update).await.expect_err("does not fit");
     assert!(matches!(error, StoreError::OutOfRange { column: "claims.claimed_at_slot", .. }), "{error}");
     assert_eq!(store.cursor().await.expect("reads").map(|c| c.l1_block), Some(4));
+    // A read for a value beyond what any row holds finds nothing (or has no bound): not an error.
+    assert_eq!(store.epoch(u64::MAX).await.expect("reads"), None);
+    assert!(store.claims_of_epoch(u64::MAX).await.expect("reads").is_empty());
+    assert!(store.quotes_page(u64::MAX, None, None, None, 10).await.expect("reads").is_empty());
+    assert_eq!(store.l1_block_hash(u64::MAX).await.expect("reads"), None);
+    assert_eq!(store.claims(None, Some(u64::MAX), 10).await.expect("reads").len(), 1);
     let (huge, huge_quote) = extreme(U256::from(1), 1 << 63);
     let error = store.insert_quote(huge, &huge_quote, 10).await.expect_err("does not fit");
     assert!(matches!(error, StoreError::OutOfRange { column: "quotes.epoch", .. }), "{error}");
