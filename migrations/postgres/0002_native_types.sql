@@ -25,6 +25,9 @@ ALTER TABLE quotes
 
 -- Expiry by slot reads only the pending quotes.
 CREATE INDEX quotes_pending_valid_until ON quotes (valid_until_slot) WHERE status = 'pending';
+-- Storing a quote looks up, and supersedes, the pending quote of its prover and epoch: one row
+-- among all the prover's quotes of the epoch.
+CREATE INDEX quotes_pending_prover_epoch ON quotes (prover, epoch) WHERE status = 'pending';
 
 ALTER TABLE l2_blocks
     ALTER COLUMN proposer TYPE BYTEA USING decode(substr(proposer, 3), 'hex'),

@@ -36,6 +36,7 @@ ALTER TABLE quotes_native RENAME TO quotes;
 CREATE INDEX quotes_epoch_status_fee ON quotes (epoch, status, basis_point_fee, seq);
 CREATE INDEX quotes_prover_epoch ON quotes (prover, epoch);
 CREATE INDEX quotes_pending_valid_until ON quotes (valid_until_slot) WHERE status = 'pending';
+CREATE INDEX quotes_pending_prover_epoch ON quotes (prover, epoch) WHERE status = 'pending';
 
 CREATE TABLE l2_blocks_native (
     number INTEGER NOT NULL,

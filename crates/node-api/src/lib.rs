@@ -4,7 +4,11 @@
 
 use std::{fmt, str::FromStr};
 
+use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "client")]
+pub mod client;
 
 /// Declares a fieldless enum whose variants are written as fixed snake_case names, with `ALL`,
 /// `as_str`, `Display` and `FromStr`.
@@ -232,4 +236,14 @@ mod tests {
         assert!(!RefusalCode::QuoteExpired.sender_at_fault());
         assert!(!RefusalCode::EpochAlreadyClaimed.sender_at_fault());
     }
+}
+
+/// The answer to a submitted quote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SubmitResponse {
+    /// The quote's id (its EIP-712 digest).
+    #[schema(value_type = String, example = "0x06382bcfed56c0fe74b2bcdb79091945f4bfc56d1f523110f4ec25f97812fdc7")]
+    pub id: B256,
+    /// Its lifecycle status.
+    pub status: QuoteStatus,
 }

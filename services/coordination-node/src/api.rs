@@ -63,15 +63,7 @@ pub struct SignedQuoteJson {
     signature: String,
 }
 
-/// The answer to a submitted quote.
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct SubmitResponse {
-    /// The quote's id (its EIP-712 digest).
-    #[schema(value_type = String, example = "0x06382bcfed56c0fe74b2bcdb79091945f4bfc56d1f523110f4ec25f97812fdc7")]
-    pub id: B256,
-    /// Its lifecycle status.
-    pub status: QuoteStatus,
-}
+pub use node_api::SubmitResponse;
 
 /// A claim seen on L1.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

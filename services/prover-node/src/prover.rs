@@ -6,6 +6,10 @@ use std::{collections::BTreeSet, time::Duration};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::sol_types::SolValue;
 use epoch_quote::{EpochProofQuote, QuoteSigner, SignedEpochProofQuote};
+use node_api::{
+    RefusalCode,
+    client::{ClientError, NodeClient},
+};
 use rollup_l1::{EpochState, L1Error, RollupConfig, RollupContract};
 
 use crate::{
@@ -40,24 +44,19 @@ pub enum ProvingJob {
 /// Where quotes go: POSTed to a coordination node, gossiped on the P2P network, or both.
 #[derive(Clone, Debug)]
 pub struct QuoteSender {
-    http: Option<(reqwest::Url, reqwest::Client)>,
+    http: Option<NodeClient>,
     gossip: Option<(quote_gossip::GossipHandle, u64)>,
 }
 
 /// Why a quote was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// The node refused it (it would fail on L1); not retried.
-    #[error("refused by the node ({status}): {body}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// The node's answer.
-        body: String,
-    },
-    /// The node could not be reached or failed, after retries.
+    /// The node refused it, or could not be reached or failed (after retries).
     #[error("the node did not take the quote: {0}")]
-    Transient(String),
+    Node(#[from] ClientError),
+    /// Neither a node URL nor the gossip network is configured.
+    #[error("no destination for quotes")]
+    NoDestination,
     /// No coordination node was reachable on the gossip network.
     #[error("the quote could not be gossiped: {0}")]
     Gossip(quote_gossip::PublishError),
@@ -65,11 +64,8 @@ pub enum SendError {
 
 impl QuoteSender {
     /// Sends quotes to the coordination node at `node` (`PROVER_COORDINATION_NODE_URL`).
-    pub fn http(node: reqwest::Url) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            http: Some((node, reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?)),
-            gossip: None,
-        })
+    pub fn http(node: reqwest::Url) -> Result<Self, ClientError> {
+        Ok(Self { http: Some(NodeClient::new(node)?), gossip: None })
     }
 
     /// Gossips quotes, signed for L1 chain `chain_id`, through `gossip`.
@@ -93,14 +89,14 @@ impl QuoteSender {
             None => None,
         };
         match (&self.http, gossiped) {
-            (Some((node, client)), gossiped) => {
+            (Some(node), gossiped) => {
                 if let Some(Err(error)) = gossiped {
                     tracing::warn!(%error, "quote not gossiped; sending it to the node only");
                 }
-                post(node, client, quote).await
+                post(node, quote).await
             }
             (None, Some(gossiped)) => gossiped,
-            (None, None) => Err(SendError::Transient("no destination for quotes".into())),
+            (None, None) => Err(SendError::NoDestination),
         }
     }
 }
@@ -120,25 +116,57 @@ async fn publish(gossip: &quote_gossip::GossipHandle, quote: quote_gossip::Gossi
     }
 }
 
-/// POSTs `quote`, retrying a transient failure (not a refusal) a few times.
-async fn post(node: &reqwest::Url, client: &reqwest::Client, quote: &SignedEpochProofQuote) -> Result<(), SendError> {
-    let url = node.join("epoch-proof-quotes").map_err(|e| SendError::Transient(e.to_string()))?;
-    let mut last = String::new();
-    for attempt in 0..4u64 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-        }
-        match client.post(url.clone()).json(quote).send().await {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
-                let status = r.status().as_u16();
-                return Err(SendError::Rejected { status, body: r.text().await.unwrap_or_default() });
+/// Submits `quote`, retrying a transient failure (not a refusal) a few times.
+async fn post(node: &NodeClient, quote: &SignedEpochProofQuote) -> Result<(), SendError> {
+    let mut attempt = 0u64;
+    loop {
+        match node.submit_quote(quote).await {
+            Ok(_) => return Ok(()),
+            Err(error) if error.is_transient() && attempt < 3 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
             }
-            Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = e.to_string(),
+            Err(error) => return Err(error.into()),
         }
     }
-    Err(SendError::Transient(last))
+}
+
+/// What the prover does when the node refuses its quote for an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reaction {
+    /// The node's view of L1 is a poll behind ours: send it again next poll.
+    TryAgain,
+    /// The epoch takes no quote from us any more: stop quoting it.
+    GiveUpEpoch,
+    /// The bond or the escrow is short: the next poll tops the deposit up and sends again.
+    FixBond,
+    /// The node disagrees with our configuration or our L1 (rollup, chain, signature, epoch
+    /// contents): an operator must look.
+    Misconfigured,
+}
+
+/// The reaction to each refusal, decided per code (a new code must be decided here).
+fn reaction(code: RefusalCode) -> Reaction {
+    match code {
+        RefusalCode::EpochNotComplete => Reaction::TryAgain,
+        RefusalCode::EpochProven
+        | RefusalCode::EpochPruned
+        | RefusalCode::EpochAlreadyClaimed
+        | RefusalCode::QuoteExpired
+        | RefusalCode::EpochFull => Reaction::GiveUpEpoch,
+        RefusalCode::BondTooLow | RefusalCode::InsufficientEscrow => Reaction::FixBond,
+        RefusalCode::InvalidJson
+        | RefusalCode::MissingField
+        | RefusalCode::InvalidNumber
+        | RefusalCode::InvalidAddress
+        | RefusalCode::FeeAboveMaximum
+        | RefusalCode::InvalidSignature
+        | RefusalCode::WrongRollup
+        | RefusalCode::WrongChain
+        | RefusalCode::MalformedMessage
+        | RefusalCode::EpochNotFound
+        | RefusalCode::EpochMismatch => Reaction::Misconfigured,
+    }
 }
 
 /// What one step did.
@@ -162,6 +190,8 @@ pub struct ProverNode {
     state: ProverState,
     job: ProvingJob,
     metrics: crate::metrics::Metrics,
+    /// Epochs the node said take no quote from us any more.
+    closed: std::sync::Mutex<BTreeSet<u64>>,
 }
 
 impl ProverNode {
@@ -177,7 +207,18 @@ impl ProverNode {
         state: ProverState,
         job: ProvingJob,
     ) -> Self {
-        Self { signer, rollup, config, bonds, pricing, sender, state, job, metrics: Default::default() }
+        Self {
+            signer,
+            rollup,
+            config,
+            bonds,
+            pricing,
+            sender,
+            state,
+            job,
+            metrics: Default::default(),
+            closed: Default::default(),
+        }
     }
 
     /// What it counts.
@@ -227,7 +268,7 @@ impl ProverNode {
         }
         for epoch in candidates {
             let (_, window_end) = self.config.claim_window(epoch);
-            if epoch >= current || slot > window_end {
+            if epoch >= current || slot > window_end || self.is_closed(epoch) {
                 continue;
             }
             let info = self.rollup.epoch(epoch).await?;
@@ -283,22 +324,45 @@ impl ProverNode {
                     self.metrics.quotes_sent.inc();
                     report.quoted.push(epoch);
                 }
-                Err(error) => {
-                    let behind =
-                        matches!(&error, SendError::Rejected { body, .. } if body.contains("\"epoch_not_complete\""));
-                    if behind {
-                        // The node's view of L1 is a poll behind ours: not a refusal of the quote.
-                        tracing::debug!(epoch, "the node has not seen the epoch end yet; trying again next poll");
-                    } else {
-                        if matches!(error, SendError::Rejected { .. }) {
-                            self.metrics.quotes_refused.inc();
-                        }
-                        tracing::warn!(epoch, %error, "quote not delivered; trying again next poll");
+                Err(SendError::Node(ClientError::Refused { code, message })) => match reaction(code) {
+                    Reaction::TryAgain => {
+                        tracing::debug!(epoch, %code, "the node has not seen the epoch end yet; trying again next poll");
                     }
-                }
+                    Reaction::GiveUpEpoch => {
+                        self.metrics.quotes_refused.inc();
+                        tracing::info!(epoch, %code, message, "the epoch takes no quote from us any more");
+                        self.close(epoch);
+                    }
+                    Reaction::FixBond => {
+                        self.metrics.quotes_refused.inc();
+                        tracing::warn!(epoch, %code, message, "bond refused; topping up and trying again next poll");
+                    }
+                    Reaction::Misconfigured => {
+                        self.metrics.quotes_refused.inc();
+                        tracing::error!(
+                            epoch, %code, message,
+                            "the node refuses our quote: check the rollup, chain and key settings against the node's"
+                        );
+                    }
+                },
+                Err(error) => tracing::warn!(epoch, %error, "quote not delivered; trying again next poll"),
             }
         }
         Ok(())
+    }
+
+    fn is_closed(&self, epoch: u64) -> bool {
+        self.closed.lock().is_ok_and(|closed| closed.contains(&epoch))
+    }
+
+    fn close(&self, epoch: u64) {
+        if let Ok(mut closed) = self.closed.lock() {
+            closed.insert(epoch);
+            // Only the last few epochs can be quoted; forget the rest.
+            while closed.len() > 64 {
+                closed.pop_first();
+            }
+        }
     }
 
     /// ClaimsMonitor: a claim whose bond provider is this prover starts its proving job once.

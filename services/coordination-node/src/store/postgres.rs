@@ -212,29 +212,32 @@ impl PgStore {
         let (epochs, pairs) = Plan::keys(quotes)?;
         let epochs: Vec<i64> = epochs.into_iter().collect();
         let mut committed = Committed::default();
-        let claimed =
-            sqlx::query_scalar!("SELECT epoch FROM claims WHERE outcome = 'open' AND epoch = ANY($1)", &epochs)
-                .fetch_all(&mut **tx)
-                .await?;
-        committed.closed.extend(claimed.into_iter().map(|epoch| (epoch, EpochClosed::Claimed)));
-        let decided = sqlx::query!(
-            "SELECT epoch, proven_at_l1 FROM epochs WHERE (proven_at_l1 <> 0 OR pruned_at_l1 <> 0) AND epoch = ANY($1)",
+        // One round trip for what each epoch of the batch holds: whether it is proven or pruned
+        // (`proven` true or false) or claimed, and how many pending quotes it has.
+        let states = sqlx::query!(
+            r#"SELECT e.epoch AS "epoch!",
+                   EXISTS (SELECT 1 FROM claims c WHERE c.outcome = 'open' AND c.epoch = e.epoch) AS "claimed!",
+                   (SELECT d.proven_at_l1 <> 0 FROM epochs d
+                     WHERE d.epoch = e.epoch AND (d.proven_at_l1 <> 0 OR d.pruned_at_l1 <> 0)) AS "proven?",
+                   (SELECT COUNT(*) FROM quotes q WHERE q.status = 'pending' AND q.epoch = e.epoch) AS "pending!"
+               FROM UNNEST($1::int8[]) AS e(epoch)"#,
             &epochs
         )
         .fetch_all(&mut **tx)
         .await?;
-        for row in decided {
-            let why = if row.proven_at_l1 != 0 { EpochClosed::Proven } else { EpochClosed::Pruned };
-            committed.closed.insert(row.epoch, why);
+        for row in states {
+            // Proven or pruned wins over claimed: the claim of a decided epoch is history.
+            let closed = match (row.proven, row.claimed) {
+                (Some(true), _) => Some(EpochClosed::Proven),
+                (Some(false), _) => Some(EpochClosed::Pruned),
+                (None, true) => Some(EpochClosed::Claimed),
+                (None, false) => None,
+            };
+            if let Some(why) = closed {
+                committed.closed.insert(row.epoch, why);
+            }
+            committed.pending.insert(row.epoch, row.pending);
         }
-        let pending = sqlx::query!(
-            r#"SELECT epoch, COUNT(*) AS "count!" FROM quotes WHERE status = 'pending' AND epoch = ANY($1)
-               GROUP BY epoch"#,
-            &epochs
-        )
-        .fetch_all(&mut **tx)
-        .await?;
-        committed.pending.extend(pending.into_iter().map(|row| (row.epoch, row.count)));
         let (provers, pair_epochs): (Vec<Vec<u8>>, Vec<i64>) = pairs.iter().map(|(p, e)| (p.to_vec(), *e)).unzip();
         let has_pending = sqlx::query!(
             r#"SELECT DISTINCT q.prover AS "prover!", q.epoch AS "epoch!"
