@@ -121,9 +121,8 @@ impl NodeClient {
         struct Page {
             quotes: Vec<SignedEpochProofQuote>,
         }
-        let url = self.url("epoch-proof-quotes")?;
-        let query = [("epoch", epoch.to_string()), ("limit", limit.to_string())];
-        let response = self.http.get(url).query(&query).send().await?;
+        let url = self.url(&format!("epoch-proof-quotes?epoch={epoch}&limit={limit}"))?;
+        let response = self.http.get(url).send().await?;
         Ok(success(response).await?.json::<Page>().await?.quotes)
     }
 }

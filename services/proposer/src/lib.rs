@@ -11,6 +11,7 @@ use std::{
 
 use alloy::primitives::{Address, B256, U256, keccak256};
 use epoch_quote::SignedEpochProofQuote;
+use node_api::client::{ClientError, NodeClient};
 use rollup_l1::{L1Error, RollupConfig, RollupContract};
 
 /// Why a step failed (the next one tries again).
@@ -19,25 +20,6 @@ pub enum ProposerError {
     /// The L1 failed.
     #[error(transparent)]
     L1(#[from] L1Error),
-}
-
-/// Why the coordination node gave no quote list (this is not "no quotes yet").
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The node could not be reached, or its answer could not be read.
-    #[error("cannot reach the coordination node: {0}")]
-    Unreachable(#[from] reqwest::Error),
-    /// The node's URL and the quote list's path do not make a URL.
-    #[error("bad coordination node URL: {0}")]
-    Url(String),
-    /// The node answered with an error.
-    #[error("the coordination node answered {status}: {body}")]
-    Failed {
-        /// HTTP status.
-        status: u16,
-        /// Its body.
-        body: String,
-    },
 }
 
 /// Makes up the transactions and fees of devnet blocks.
@@ -76,8 +58,7 @@ pub struct Proposer {
     rollup: RollupContract,
     config: RollupConfig,
     address: Address,
-    node: reqwest::Url,
-    client: reqwest::Client,
+    node: NodeClient,
     blocks: BlockGenerator,
     collect: Duration,
     /// The epoch whose claim window this proposer is collecting quotes in, and since when.
@@ -94,14 +75,12 @@ impl Proposer {
         address: Address,
         node: reqwest::Url,
         blocks: BlockGenerator,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    ) -> Result<Self, ClientError> {
         Ok(Self {
             rollup,
             config,
             address,
-            node,
-            client,
+            node: NodeClient::new(node)?,
             blocks,
             collect: Duration::ZERO,
             collecting: Default::default(),
@@ -187,7 +166,8 @@ impl Proposer {
         if !self.collected(epoch, slot, last) {
             return Ok(None);
         }
-        let quotes = match self.quotes(epoch).await {
+        // "No quote yet" is an empty list; a node that cannot answer is an error, counted.
+        let quotes = match self.node.claimable_quotes(epoch, 100).await {
             Ok(quotes) => quotes,
             Err(error) => {
                 self.metrics.node_failures.inc();
@@ -233,22 +213,6 @@ impl Proposer {
                 Ok(None)
             }
         }
-    }
-
-    /// The node's claimable quotes for `epoch`, best first.
-    async fn quotes(&self, epoch: u64) -> Result<Vec<SignedEpochProofQuote>, NodeError> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            quotes: Vec<SignedEpochProofQuote>,
-        }
-        let url =
-            self.node.join(&format!("epoch-proof-quotes?epoch={epoch}")).map_err(|e| NodeError::Url(e.to_string()))?;
-        let response = self.client.get(url).send().await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(NodeError::Failed { status: status.as_u16(), body: response.text().await.unwrap_or_default() });
-        }
-        Ok(response.json::<Page>().await?.quotes)
     }
 }
 

@@ -191,7 +191,7 @@ pub struct ProverNode {
     job: ProvingJob,
     metrics: crate::metrics::Metrics,
     /// Epochs the node said take no quote from us any more.
-    closed: std::sync::Mutex<BTreeSet<u64>>,
+    closed: std::sync::Arc<std::sync::Mutex<BTreeSet<u64>>>,
 }
 
 impl ProverNode {

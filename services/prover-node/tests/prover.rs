@@ -382,6 +382,38 @@ mod jobs {
         prover_node::Config::parse_from(args)
     }
 
+    /// The node's refusal decides what the prover does next, by its code: a decided epoch is
+    /// not quoted again, an epoch the node has not seen end is, a failing node is retried.
+    #[tokio::test]
+    async fn the_node_answer_decides_whether_the_quote_is_sent_again() {
+        let chain = TestChain::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        chain.propose_at(&chain.proposer, 1, 1, 1_000).await;
+        chain.warp_to_slot(4).await;
+        let cases: [(u16, &'static str, u32); 3] = [
+            (422, r#"{"code":"epoch_already_claimed","message":"epoch 0 is already claimed"}"#, 1),
+            (422, r#"{"code":"epoch_not_complete","message":"epoch 0 has not ended"}"#, 2),
+            (503, r#"{"code":"database_unavailable","message":"the database is unavailable"}"#, 8),
+        ];
+        for (n, (status, body, expected_calls)) in cases.into_iter().enumerate() {
+            let (node, calls) = stub(vec![(status, body)], Duration::ZERO).await;
+            let state = dir.path().join(format!("case-{n}"));
+            std::fs::create_dir_all(&state).expect("dir");
+            let prover = prover_node::start(&config(
+                &chain,
+                node.as_str(),
+                &state,
+                &["--quote-provider-basis-point-fee", "300"],
+            ))
+            .await
+            .expect("starts");
+            for _ in 0..2 {
+                assert!(prover.step().await.expect("step").quoted.is_empty(), "{body}: not delivered");
+            }
+            assert_eq!(calls.load(Ordering::SeqCst), expected_calls, "{body}: requests over two polls");
+        }
+    }
+
     #[tokio::test]
     async fn after_downtime_epochs_past_their_window_are_not_quoted() {
         let chain = TestChain::start().await;
