@@ -5,6 +5,8 @@
 ANVIL_VERSION=1.7.1
 SOLC_VERSION=0.8.37
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+SCHEMATHESIS_VERSION=4.32.5
+OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
 PC_CACHE_DIR=${PC_CACHE_DIR:-$HOME/.cache/prover-coordination}
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -70,6 +72,23 @@ ensure_openapi_validator() {
         touch "$dir/.installed"
     fi
     export OPENAPI_SPEC_VALIDATOR="$dir/bin/openapi-spec-validator"
+}
+
+# ensure_api_tools: exports SCHEMATHESIS (the spec-driven fuzzer's `st`) and
+# OPENAPI_PYTHON_CLIENT (a client generator), pinned, from PyPI, in a virtual environment in the
+# cache, and API_TOOLS_PYTHON, its Python (which can import a generated client).
+ensure_api_tools() {
+    if [ -n "${SCHEMATHESIS:-}" ] && [ -x "$SCHEMATHESIS" ]; then return; fi
+    local dir="$PC_CACHE_DIR/pypi/api-tools-$SCHEMATHESIS_VERSION-$OPENAPI_PYTHON_CLIENT_VERSION"
+    if [ ! -f "$dir/.installed" ]; then
+        log "installing schemathesis $SCHEMATHESIS_VERSION and openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION into $dir"
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check \
+            "schemathesis==$SCHEMATHESIS_VERSION" "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" >&2
+        touch "$dir/.installed"
+    fi
+    export SCHEMATHESIS="$dir/bin/st" OPENAPI_PYTHON_CLIENT="$dir/bin/openapi-python-client" \
+        API_TOOLS_PYTHON="$dir/bin/python"
 }
 
 # ensure_jq: jq, which the README's examples and the test command use (Debian's package).

@@ -63,6 +63,12 @@ impl JsonScalar {
             Self::Unsigned(n) => Ok(U256::from(*n)),
             Self::Negative(_) => Err(NumberError::Negative),
             Self::Float(f) if *f < 0.0 => Err(NumberError::Negative),
+            // JSON has one kind of number: `1362.0` and `1e3` are whole numbers (as JSON Schema
+            // and generated clients see them). serde_json parses with correct rounding
+            // (`float_roundtrip`), so below 2^53 the value is exact; and the signature binds the
+            // values, so a quote read differently from how it was signed is refused anyway.
+            Self::Float(f) if f.fract() == 0.0 && *f <= MAX_SAFE_JSON_INTEGER as f64 => Ok(U256::from(*f as u64)),
+            Self::Float(f) if f.fract() == 0.0 => Err(NumberError::UnsafeInteger),
             Self::Float(_) => Err(NumberError::NotInteger),
             Self::Other(kind) => Err(NumberError::WrongType(kind)),
         }
@@ -178,6 +184,16 @@ mod tests {
         assert_eq!(scalar(max).to_u256(), Ok(U256::MAX));
     }
 
+    /// JSON has one kind of number: `1.0` and `1e3` are the integers 1 and 1000 (as JSON Schema
+    /// and OpenAPI clients see them), within the range a JSON number holds exactly.
+    #[test]
+    fn whole_numbers_written_with_a_fraction_or_exponent_are_integers() {
+        assert_eq!(scalar("1.0").to_u256(), Ok(U256::from(1)));
+        assert_eq!(scalar("1e3").to_u256(), Ok(U256::from(1000)));
+        assert_eq!(scalar("9007199254740991.0").to_u256(), Ok(U256::from(9_007_199_254_740_991u64)));
+        assert_eq!(scalar("1e16").to_u256(), Err(NumberError::UnsafeInteger));
+    }
+
     #[test]
     fn refuses_what_is_not_exactly_an_integer() {
         let cases = [
@@ -185,9 +201,8 @@ mod tests {
             ("\"-1\"", NumberError::Negative),
             ("-1.5", NumberError::Negative),
             ("1.5", NumberError::NotInteger),
-            ("1e3", NumberError::NotInteger),
-            ("1.0", NumberError::NotInteger),
-            ("100000000000000000000000", NumberError::NotInteger),
+            ("1e-3", NumberError::NotInteger),
+            ("100000000000000000000000", NumberError::UnsafeInteger),
             ("9007199254740992", NumberError::UnsafeInteger),
             ("true", NumberError::WrongType("a boolean")),
             ("null", NumberError::WrongType("null")),

@@ -242,7 +242,7 @@ mod tests {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmitResponse {
     /// The quote's id (its EIP-712 digest).
-    #[schema(value_type = String, example = "0x06382bcfed56c0fe74b2bcdb79091945f4bfc56d1f523110f4ec25f97812fdc7")]
+    #[schema(value_type = String, example = "0x5e43c35f779b47f2cefa2958882313a9976850657f3cb5ba64b24856694b5e34")]
     pub id: B256,
     /// Its lifecycle status.
     pub status: QuoteStatus,

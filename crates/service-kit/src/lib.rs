@@ -8,6 +8,7 @@ mod json;
 pub mod metrics;
 pub mod rate_limit;
 mod router;
+pub mod schema;
 pub mod telemetry;
 
 pub use error::{ApiError, ErrorBody, method_not_allowed, not_found};

@@ -34,32 +34,41 @@ use crate::{
         "basisPointFee": 250,
         "bondAmount": "5000",
         "validUntilSlot": "260",
-        "signature": "0x7b69182ef80c90cd3ff22d8c67168a291beb84e5f4be457327ecbb9f176109c7112005db4511250fba17cb590bab52f2dcd69f9ebbca1a4e01c9520dc93136e91c"
+        "signature": "0xe9504fdd2e1330ec3d8c47185f3f895abf4a95f83f3eb0cebf8144b6589e69f72020efcb3aaf2a682f48b3be7fdfc5eba95115c74aaccade152800a3cb7f6ee41b"
     })
 )]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedQuoteJson {
     /// The prover (signer); its escrow deposit backs the bond.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     prover: String,
     /// The epoch to prove (uint256, decimal string).
+    #[schema(value_type = service_kit::schema::Uint256)]
     epoch_number: String,
     /// First L2 block of the epoch (uint256).
+    #[schema(value_type = service_kit::schema::Uint256)]
     epoch_init_block: String,
     /// Last L2 block of the epoch, inclusive (uint256).
+    #[schema(value_type = service_kit::schema::Uint256)]
     epoch_final_block: String,
     /// Sum of the epoch's fees (uint256).
+    #[schema(value_type = service_kit::schema::Uint256)]
     total_fees: String,
     /// The rollup contract.
+    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
     rollup_address: String,
     /// Share of the fees asked, 0..=10000.
-    #[schema(maximum = 10000)]
+    #[schema(value_type = service_kit::schema::BasisPointFee)]
     basis_point_fee: u32,
     /// Bond staked when claimed (uint256).
+    #[schema(value_type = service_kit::schema::Uint256)]
     bond_amount: String,
     /// Last slot at which it may be claimed (uint256).
+    #[schema(value_type = service_kit::schema::Uint256)]
     valid_until_slot: String,
     /// 65 bytes r, s, v as 0x and 130 hex digits; EIP-712 over the quote.
+    #[schema(pattern = "^(0x)?[0-9a-fA-F]{130}$")]
     signature: String,
 }
 
@@ -282,7 +291,7 @@ pub(crate) async fn submit_quote(State(state): State<AppState>, body: Result<Jso
     get,
     path = "/epoch-proof-quotes/{id}",
     tag = "quotes",
-    params(("id" = String, Path, description = "The quote id (0x and 64 hex digits)")),
+    params(("id" = String, Path, pattern = "^0x[0-9a-fA-F]{64}$", description = "The quote id (0x and 64 hex digits)")),
     responses(
         (status = 200, description = "The quote with its status, its claim once claimed, and why it lost once decided", body = QuoteView),
         (status = 400, description = "Not a quote id", body = ErrorBody),
@@ -469,16 +478,35 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QuotesQuery {
-    /// The epoch (required).
+    /// The epoch.
+    #[param(required = true, value_type = u64, minimum = 0)]
     epoch: Option<String>,
     /// Only quotes with this status (default `pending`: still claimable); `all` for every status.
+    #[param(value_type = Option<StatusFilter>, inline)]
     status: Option<String>,
     /// Only quotes of this prover.
+    #[param(value_type = Option<String>, pattern = "^0x[0-9a-fA-F]{40}$")]
     prover: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `nextCursor` of the previous page.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{1,5}-[0-9]{1,18}$")]
     cursor: Option<String>,
+}
+
+/// The statuses `GET /epoch-proof-quotes` filters by: one status, or `all`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+enum StatusFilter {
+    Pending,
+    Claimed,
+    Expired,
+    Superseded,
+    Proven,
+    Slashed,
+    All,
 }
 
 /// A page of quotes.
@@ -545,7 +573,9 @@ pub(crate) async fn list_quotes(
             message: "epoch is required".into(),
         })?
         .parse::<u64>()
-        .map_err(|_| NodeError::bad_parameter("epoch", "epoch must be a non-negative integer"))?;
+        .ok()
+        .filter(|epoch| i64::try_from(*epoch).is_ok())
+        .ok_or_else(|| NodeError::bad_parameter("epoch", "epoch must be an integer from 0 to 2^63-1"))?;
     let status = match query.status.as_deref() {
         None => Some(QuoteStatus::Pending),
         Some("all") => None,
@@ -645,8 +675,11 @@ pub(crate) async fn get_epoch(
     State(state): State<AppState>,
     Path(epoch): Path<String>,
 ) -> Result<Json<EpochView>, NodeError> {
-    let epoch: u64 =
-        epoch.parse().map_err(|_| NodeError::bad_parameter("epoch", "epoch must be a non-negative integer"))?;
+    let epoch: u64 = epoch
+        .parse::<u64>()
+        .ok()
+        .filter(|epoch| i64::try_from(*epoch).is_ok())
+        .ok_or_else(|| NodeError::bad_parameter("epoch", "epoch must be an integer from 0 to 2^63-1"))?;
     let record = state.store.epoch(epoch).await?.ok_or_else(|| NodeError::NotFound {
         code: "epoch_not_found",
         message: format!("epoch {epoch} has no blocks on L1"),
@@ -686,10 +719,13 @@ pub(crate) async fn get_epoch(
 #[into_params(parameter_in = Query)]
 pub struct ClaimsQuery {
     /// Only claims of this prover (its bond).
+    #[param(value_type = Option<String>, pattern = "^0x[0-9a-fA-F]{40}$")]
     prover: Option<String>,
     /// Only claims made before this L1 block (`nextBefore` of the previous page).
+    #[param(value_type = Option<u64>, minimum = 0)]
     before: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
@@ -726,12 +762,38 @@ pub(crate) async fn list_claims(
     let before = query
         .before
         .as_deref()
-        .map(|b| b.parse::<u64>().map_err(|_| NodeError::bad_parameter("before", "before must be an L1 block number")))
+        .map(|b| {
+            b.parse::<u64>()
+                .ok()
+                .filter(|block| i64::try_from(*block).is_ok())
+                .ok_or_else(|| NodeError::bad_parameter("before", "before must be an L1 block number, 0 to 2^63-1"))
+        })
         .transpose()?;
     let claims = state.store.claims(prover, before, limit).await?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let next_before = (claims.len() == limit as usize).then(|| claims.last().map(|(c, _)| c.l1_block)).flatten();
     Ok(Json(ClaimPage { claims: claims.into_iter().map(|(c, o)| ClaimView::new(c, o, head)).collect(), next_before }))
+}
+
+/// One event of `GET /events`, as its Server-Sent Events fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct StreamEvent {
+    /// Its sequence number: resume after it with `Last-Event-ID`. Absent on `lagged`.
+    #[schema(pattern = "^[0-9]+$")]
+    id: Option<String>,
+    /// Its kind, or `lagged` (the client fell too far behind; the stream ends).
+    #[schema(schema_with = event_names)]
+    event: String,
+    /// Its details, as JSON text.
+    data: String,
+}
+
+/// The event names of the stream: every [`node_api::EventKind`], and `lagged`.
+fn event_names() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let names = node_api::EventKind::ALL.iter().map(|kind| kind.as_str()).chain(["lagged"]);
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).into()
 }
 
 /// Query of `GET /events`.
@@ -740,6 +802,7 @@ pub(crate) async fn list_claims(
 pub struct EventsQuery {
     /// Resume after this event id (the `Last-Event-ID` header takes precedence); without either,
     /// the stream starts with the next event.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_u64)]
     after: Option<String>,
 }
 
@@ -754,9 +817,12 @@ pub struct EventsQuery {
     get,
     path = "/events",
     tag = "events",
-    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{1,18}$", description = "Resume after this event id")
+    ),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream: each event's SSE fields", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Bad event id (`invalid_parameter`)", body = ErrorBody),
         (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
     )
@@ -767,17 +833,18 @@ pub(crate) async fn stream_events(
     query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
-    let header = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("invalid").to_owned());
-    let after = header
-        .or(query.after)
-        .map(|id| {
-            id.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| NodeError::bad_parameter("after", "an event id is a non-negative integer"))
-        })
-        .transpose()?;
+    let event_id = |field: &'static str, id: &str| {
+        id.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| NodeError::bad_parameter(field, "an event id is an integer from 0 to 2^63-1"))
+    };
+    // Both are checked; the header, sent by a reconnecting browser, takes precedence.
+    let query_after = query.after.as_deref().map(|id| event_id("after", id)).transpose()?;
+    let header_after =
+        headers.get("last-event-id").map(|v| event_id("Last-Event-ID", v.to_str().unwrap_or("invalid"))).transpose()?;
+    let after = header_after.or(query_after);
     let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());
     let stream =
         crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer).await?;

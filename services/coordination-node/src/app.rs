@@ -59,6 +59,31 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes(service_kit::rate_limit::RateLimiter::new(0, 0)).into_openapi()
 }
 
+/// The OpenAPI document of the node as YAML (the committed `openapi.yaml`). Strings that read
+/// as hexadecimal numbers to YAML 1.1 parsers (`0x…` ids, addresses and signatures in examples)
+/// are quoted, so every parser reads them back as strings.
+pub fn openapi_yaml() -> anyhow::Result<String> {
+    let yaml = openapi().to_yaml()?;
+    let mut out = String::with_capacity(yaml.len());
+    for line in yaml.lines() {
+        // Where a scalar value starts: after `key: ` or after a list item's `- `.
+        let item = line.trim_start().strip_prefix("- ").map(|rest| line.len() - rest.len());
+        let at = line.find(": ").map(|i| i + 2).or(item);
+        match at.map(|at| line.split_at(at)) {
+            Some((head, value))
+                if value.len() > 2
+                    && value.starts_with("0x")
+                    && value.bytes().skip(2).all(|b| b.is_ascii_hexdigit()) =>
+            {
+                out.push_str(&format!("{head}'{value}'"));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
     let limiter =

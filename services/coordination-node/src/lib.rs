@@ -22,7 +22,7 @@ pub mod view;
 pub mod watcher;
 pub mod writer;
 
-pub use app::{Node, SpawnError, Spawned, app, openapi, run, spawn};
+pub use app::{Node, SpawnError, Spawned, app, openapi, openapi_yaml, run, spawn};
 pub use config::Config;
 pub use metrics::QuoteSource;
 pub use state::AppState;

@@ -15,24 +15,24 @@ use crate::{AppState, policy::EpochSummary, store::LoadedPolicy};
 #[serde(rename_all = "camelCase")]
 pub struct QuoteRequest {
     /// The epoch to prove.
-    #[schema(value_type = String, example = "7")]
+    #[schema(value_type = service_kit::schema::Uint64, example = "7")]
     epoch_number: Option<JsonScalar>,
     /// Its first L2 block.
-    #[schema(value_type = String, example = "225")]
+    #[schema(value_type = service_kit::schema::Uint64, example = "225")]
     from_block: Option<JsonScalar>,
     /// Its last L2 block (inclusive); `toBlock` is accepted too.
     #[serde(alias = "toBlock")]
-    #[schema(value_type = String, example = "256")]
+    #[schema(value_type = service_kit::schema::Uint64, example = "256")]
     end_block: Option<JsonScalar>,
     /// Transactions in the epoch.
-    #[schema(value_type = String, example = "1200")]
+    #[schema(value_type = service_kit::schema::Uint64, example = "1200")]
     tx_count: Option<JsonScalar>,
     /// Sum of the epoch's fees, in fee-token base units.
-    #[schema(value_type = String, example = "2000000000000000000")]
+    #[schema(value_type = service_kit::schema::Uint256, example = "2000000000000000000")]
     total_fees: Option<JsonScalar>,
     /// The last slot (absolute) the prover wants the quote to be claimable at; the answer is
     /// valid until this slot or the policy's limit, whichever comes first.
-    #[schema(value_type = Option<String>, example = "33")]
+    #[schema(value_type = Option<service_kit::schema::Uint64>, example = "33")]
     valid_until_slot: Option<JsonScalar>,
 }
 

@@ -87,6 +87,7 @@ pub enum BondRule {
     /// A multiple of the expected payout, clamped to `[min, max]`.
     PayoutMultiple {
         /// The multiple in basis points (25000 = 2.5 × the payout).
+        #[serde(rename = "multipleBps")]
         multiple_bps: u64,
         /// The smallest bond (at least 1).
         #[schema(value_type = String)]

@@ -1,0 +1,143 @@
+//! JSON Schemas of numbers as the services read them: a decimal string, a `0x` hex string, or a
+//! JSON integer up to 2^53−1 (what `epoch_quote::num` accepts), each exact to the largest value
+//! of its type, so that what an API description allows is what the service accepts. Used as
+//! `#[schema(value_type = service_kit::schema::Uint256)]`; each is one named component.
+
+use utoipa::openapi::{
+    RefOr, Schema,
+    schema::{ObjectBuilder, OneOfBuilder, Type},
+};
+
+/// 2^256 − 1.
+const UINT256_MAX: &str = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+const DECIMAL: &str = "0123456789";
+const HEX: &str = "0123456789abcdef";
+
+/// A character class of the digits of `alphabet` below `value` (either case for hex).
+fn below(alphabet: &str, value: usize) -> String {
+    let digits: String = alphabet[..value].chars().collect();
+    let upper: String = digits.chars().filter(char::is_ascii_lowercase).map(|c| c.to_ascii_uppercase()).collect();
+    format!("[{digits}{upper}]")
+}
+
+/// A regular expression (without anchors) of the numbers written with exactly as many digits
+/// as `max` that are at most `max`: one flat alternative per digit position (`max`'s digits
+/// before it, a smaller digit there, any digits after), then `max` itself. Flat, so that
+/// generators that build values from a pattern can handle it.
+fn same_length(alphabet: &str, max: &str) -> String {
+    let any = below(alphabet, alphabet.len());
+    let exact = |digit: char| {
+        if digit.is_ascii_alphabetic() {
+            format!("[{}{}]", digit.to_ascii_lowercase(), digit.to_ascii_uppercase())
+        } else {
+            digit.to_string()
+        }
+    };
+    let digits: Vec<char> = max.chars().collect();
+    let mut alternatives = Vec::new();
+    for (position, digit) in digits.iter().enumerate() {
+        let value = alphabet.find(digit.to_ascii_lowercase()).unwrap_or(0);
+        if value == 0 {
+            continue;
+        }
+        let prefix: String = digits[..position].iter().map(|d| exact(*d)).collect();
+        let after = digits.len() - position - 1;
+        let tail = if after == 0 { String::new() } else { format!("{any}{{{after}}}") };
+        alternatives.push(format!("{prefix}{}{tail}", below(alphabet, value)));
+    }
+    alternatives.push(digits.iter().map(|d| exact(*d)).collect());
+    alternatives.join("|")
+}
+
+/// The numbers at most `max` (written in `alphabet`'s digits), leading zeros allowed.
+fn at_most(alphabet: &str, max: &str) -> String {
+    let any = below(alphabet, alphabet.len());
+    let shorter = if max.len() > 1 { format!("{any}{{1,{}}}|", max.len() - 1) } else { String::new() };
+    format!("0*(?:{shorter}{})", same_length(alphabet, max))
+}
+
+fn number(decimal_max: &str, hex_max: &str, json_max: u64, description: &str) -> RefOr<Schema> {
+    let string = |pattern: String, description: &str| {
+        ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).description(Some(description))
+    };
+    OneOfBuilder::new()
+        .item(string(format!("^{}$", at_most(DECIMAL, decimal_max)), "decimal (leading zeros allowed)"))
+        .item(string(format!("^0[xX]{}$", at_most(HEX, hex_max)), "hexadecimal"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(json_max))
+                .description(Some("a JSON integer")),
+        )
+        .description(Some(description))
+        .into()
+}
+
+/// A uint256: a decimal string (as the services write it), a `0x` hex
+/// string, or a JSON integer up to 2^53−1.
+pub struct Uint256;
+
+impl utoipa::PartialSchema for Uint256 {
+    fn schema() -> RefOr<Schema> {
+        number(UINT256_MAX, &"f".repeat(64), (1 << 53) - 1, "A uint256, 0 to 2^256-1")
+    }
+}
+
+impl utoipa::ToSchema for Uint256 {}
+
+/// A uint64 (a block number, an epoch, a count): a decimal string, a `0x` hex string, or a JSON
+/// integer up to 2^53−1.
+pub struct Uint64;
+
+impl utoipa::PartialSchema for Uint64 {
+    fn schema() -> RefOr<Schema> {
+        number(&u64::MAX.to_string(), &format!("{:x}", u64::MAX), (1 << 53) - 1, "A uint64, 0 to 2^64-1")
+    }
+}
+
+impl utoipa::ToSchema for Uint64 {}
+
+/// The fee of a submitted quote in basis points, 0 to 10000: a JSON integer (as the node
+/// writes it), or a decimal or `0x` hex string.
+pub struct BasisPointFee;
+
+impl utoipa::PartialSchema for BasisPointFee {
+    fn schema() -> RefOr<Schema> {
+        number("10000", "2710", 10_000, "A fee in basis points, 0 to 10000")
+    }
+}
+
+impl utoipa::ToSchema for BasisPointFee {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: String) -> impl Fn(&str) -> bool {
+        let regex = regex::Regex::new(&format!("^{pattern}$")).expect("a valid pattern");
+        move |text| regex.is_match(text)
+    }
+
+    #[test]
+    fn the_number_patterns_are_exact_at_the_limits() {
+        assert_eq!(at_most(DECIMAL, "250"), "0*(?:[0123456789]{1,2}|[01][0123456789]{2}|2[01234][0123456789]{1}|250)");
+        let max = UINT256_MAX.to_string();
+        let decimal = matches(at_most(DECIMAL, &max));
+        for ok in ["0", "7", "0007", &max, &format!("000{max}"), &format!("{}4", &UINT256_MAX[..77])] {
+            assert!(decimal(ok), "{ok}");
+        }
+        let above = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        for bad in ["", "-1", "+1", "1.5", above, &format!("{max}0"), "2".repeat(78).as_str()] {
+            assert!(!decimal(bad), "{bad}");
+        }
+        let hex = matches(at_most(HEX, &"f".repeat(64)));
+        assert!(hex(&"f".repeat(64)) && hex(&"F".repeat(64)) && hex("0") && hex(&format!("00{}", "a".repeat(64))));
+        assert!(!hex(&format!("1{}", "0".repeat(64))) && !hex("") && !hex("g"));
+        let fee = matches(at_most(DECIMAL, "10000"));
+        assert!(fee("10000") && fee("9999") && fee("0") && fee("00010000") && !fee("10001") && !fee("20000"));
+        let fee_hex = matches(at_most(HEX, "2710"));
+        assert!(fee_hex("2710") && fee_hex("270f") && fee_hex("26FF") && fee_hex("fff"));
+        assert!(!fee_hex("2711") && !fee_hex("2800") && !fee_hex("ffff"));
+    }
+}
