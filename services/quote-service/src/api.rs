@@ -69,7 +69,10 @@ impl QuoteRequest {
             total_fees: required("totalFees", &self.total_fees)?.to_u256().map_err(|e| field_error("totalFees", &e))?,
         };
         if epoch.end_block < epoch.from_block {
-            return Err(ApiError::bad_request(
+            // Well-formed numbers that do not describe an epoch: the request is understood and
+            // cannot be priced (422), like a decline.
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_block_range",
                 format!("endBlock ({}) is before fromBlock ({})", epoch.end_block, epoch.from_block),
             )
@@ -147,7 +150,7 @@ async fn answer(state: &AppState, request: &QuoteRequest) -> Result<Json<QuoteRe
         (status = 400, description = "A field is missing or invalid", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Declined; `code` says why", body = ErrorBody),
+        (status = 422, description = "Declined, or the epoch's block range is out of order (`invalid_block_range`); `code` says why", body = ErrorBody),
     )
 )]
 pub(crate) async fn post_quote(
@@ -168,7 +171,7 @@ pub(crate) async fn post_quote(
         (status = 400, description = "A field is missing or invalid", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Declined; `code` says why", body = ErrorBody),
+        (status = 422, description = "Declined, or the epoch's block range is out of order (`invalid_block_range`); `code` says why", body = ErrorBody),
     )
 )]
 pub(crate) async fn post_root(

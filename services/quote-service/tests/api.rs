@@ -352,13 +352,16 @@ mod bad_input {
             (with("epochNumber", json!("18446744073709551616")), "invalid_number", "epochNumber"),
             (with("fromBlock", json!(1.5)), "invalid_number", "fromBlock"),
             (with("txCount", json!({"n": 1})), "invalid_number", "txCount"),
-            (with("endBlock", json!(10)), "invalid_block_range", "endBlock"),
         ];
         for (body, code, field) in cases {
             let (status, envelope) = app.quote(&body).await.expect_err("refused");
             assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
             assert_eq!((envelope.code.as_ref(), envelope.field.as_deref()), (code, Some(field)), "{body}");
         }
+        // Well-formed numbers that do not make an epoch: understood, not priceable.
+        let (status, envelope) = app.quote(&with("endBlock", json!(10))).await.expect_err("refused");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!((envelope.code.as_ref(), envelope.field.as_deref()), ("invalid_block_range", Some("endBlock")));
     }
 
     #[tokio::test]
