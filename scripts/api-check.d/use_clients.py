@@ -24,7 +24,7 @@ assert isinstance(page, QuotePage) and page.quotes, page
 winner = next(q for q in page.quotes if q.status.value == "proven")
 again = get_quote.sync(client=node, id=winner.id)
 assert again.id == winner.id and again.claim is not None, again
-claims = list_claims.sync(client=node, limit=5)
+claims = list_claims.sync(client=node, prover=winner.prover, limit=500)
 assert isinstance(claims, ClaimPage) and any(c.quote_id == winner.id for c in claims.claims), claims
 print(f"node client: epoch 0 {epoch.state.value}, {len(page.quotes)} quotes, won by {winner.id} at "
       f"{winner.basis_point_fee} bps")
