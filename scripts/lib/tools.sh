@@ -59,18 +59,27 @@ ensure_postgres() {
     return 1
 }
 
+# pypi_tool NAME PACKAGE==VERSION...: installs the pinned packages once into a virtual
+# environment in the cache named NAME and prints its folder.
+pypi_tool() {
+    local dir="$PC_CACHE_DIR/pypi/$1"
+    shift
+    if [ ! -f "$dir/.installed" ]; then
+        log "installing $* into $dir"
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+        touch "$dir/.installed"
+    fi
+    printf '%s\n' "$dir"
+}
+
 # ensure_openapi_validator: exports OPENAPI_SPEC_VALIDATOR, the pinned openapi-spec-validator
 # (from PyPI) in a virtual environment in the cache.
 ensure_openapi_validator() {
     if [ -n "${OPENAPI_SPEC_VALIDATOR:-}" ] && [ -x "$OPENAPI_SPEC_VALIDATOR" ]; then return; fi
-    local dir="$PC_CACHE_DIR/pypi/openapi-spec-validator-$OPENAPI_SPEC_VALIDATOR_VERSION"
-    if [ ! -f "$dir/.installed" ]; then
-        log "installing openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION into $dir"
-        python3 -m venv "$dir"
-        "$dir/bin/pip" install --quiet --disable-pip-version-check \
-            "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2
-        touch "$dir/.installed"
-    fi
+    local dir
+    dir=$(pypi_tool "openapi-spec-validator-$OPENAPI_SPEC_VALIDATOR_VERSION" \
+        "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION")
     export OPENAPI_SPEC_VALIDATOR="$dir/bin/openapi-spec-validator"
 }
 
@@ -79,14 +88,9 @@ ensure_openapi_validator() {
 # cache, and API_TOOLS_PYTHON, its Python (which can import a generated client).
 ensure_api_tools() {
     if [ -n "${SCHEMATHESIS:-}" ] && [ -x "$SCHEMATHESIS" ]; then return; fi
-    local dir="$PC_CACHE_DIR/pypi/api-tools-$SCHEMATHESIS_VERSION-$OPENAPI_PYTHON_CLIENT_VERSION"
-    if [ ! -f "$dir/.installed" ]; then
-        log "installing schemathesis $SCHEMATHESIS_VERSION and openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION into $dir"
-        python3 -m venv "$dir"
-        "$dir/bin/pip" install --quiet --disable-pip-version-check \
-            "schemathesis==$SCHEMATHESIS_VERSION" "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" >&2
-        touch "$dir/.installed"
-    fi
+    local dir
+    dir=$(pypi_tool "api-tools-$SCHEMATHESIS_VERSION-$OPENAPI_PYTHON_CLIENT_VERSION" \
+        "schemathesis==$SCHEMATHESIS_VERSION" "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION")
     export SCHEMATHESIS="$dir/bin/st" OPENAPI_PYTHON_CLIENT="$dir/bin/openapi-python-client" \
         API_TOOLS_PYTHON="$dir/bin/python"
 }

@@ -524,6 +524,12 @@ fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> NodeE
     NodeError::BadParameter { code: "invalid_parameter", field: None, message: rejection.body_text() }
 }
 
+/// A parameter that is an integer from 0 to 2^63-1 (an `int64` with `minimum: 0` in the spec),
+/// or `invalid_parameter` with `message`.
+fn int64_parameter(field: &'static str, text: &str, message: &'static str) -> Result<i64, NodeError> {
+    text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| NodeError::bad_parameter(field, message))
+}
+
 fn parse_limit(limit: Option<&str>) -> Result<u32, NodeError> {
     match limit {
         None => Ok(100),
@@ -564,18 +570,12 @@ pub(crate) async fn list_quotes(
     query: Result<axum::extract::Query<QuotesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<QuotePage>, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
-    let epoch = query
-        .epoch
-        .as_deref()
-        .ok_or_else(|| NodeError::BadParameter {
-            code: "missing_parameter",
-            field: Some("epoch"),
-            message: "epoch is required".into(),
-        })?
-        .parse::<u64>()
-        .ok()
-        .filter(|epoch| i64::try_from(*epoch).is_ok())
-        .ok_or_else(|| NodeError::bad_parameter("epoch", "epoch must be an integer from 0 to 2^63-1"))?;
+    let epoch = query.epoch.as_deref().ok_or_else(|| NodeError::BadParameter {
+        code: "missing_parameter",
+        field: Some("epoch"),
+        message: "epoch is required".into(),
+    })?;
+    let epoch = int64_parameter("epoch", epoch, "epoch must be an integer from 0 to 2^63-1")?.unsigned_abs();
     let status = match query.status.as_deref() {
         None => Some(QuoteStatus::Pending),
         Some("all") => None,
@@ -675,11 +675,7 @@ pub(crate) async fn get_epoch(
     State(state): State<AppState>,
     Path(epoch): Path<String>,
 ) -> Result<Json<EpochView>, NodeError> {
-    let epoch: u64 = epoch
-        .parse::<u64>()
-        .ok()
-        .filter(|epoch| i64::try_from(*epoch).is_ok())
-        .ok_or_else(|| NodeError::bad_parameter("epoch", "epoch must be an integer from 0 to 2^63-1"))?;
+    let epoch = int64_parameter("epoch", &epoch, "epoch must be an integer from 0 to 2^63-1")?.unsigned_abs();
     let record = state.store.epoch(epoch).await?.ok_or_else(|| NodeError::NotFound {
         code: "epoch_not_found",
         message: format!("epoch {epoch} has no blocks on L1"),
@@ -762,13 +758,9 @@ pub(crate) async fn list_claims(
     let before = query
         .before
         .as_deref()
-        .map(|b| {
-            b.parse::<u64>()
-                .ok()
-                .filter(|block| i64::try_from(*block).is_ok())
-                .ok_or_else(|| NodeError::bad_parameter("before", "before must be an L1 block number, 0 to 2^63-1"))
-        })
-        .transpose()?;
+        .map(|b| int64_parameter("before", b, "before must be an L1 block number, 0 to 2^63-1"))
+        .transpose()?
+        .map(i64::unsigned_abs);
     let claims = state.store.claims(prover, before, limit).await?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let next_before = (claims.len() == limit as usize).then(|| claims.last().map(|(c, _)| c.l1_block)).flatten();
@@ -833,13 +825,8 @@ pub(crate) async fn stream_events(
     query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
-    let event_id = |field: &'static str, id: &str| {
-        id.trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| NodeError::bad_parameter(field, "an event id is an integer from 0 to 2^63-1"))
-    };
+    let event_id =
+        |field: &'static str, id: &str| int64_parameter(field, id.trim(), "an event id is an integer from 0 to 2^63-1");
     // Both are checked; the header, sent by a reconnecting browser, takes precedence.
     let query_after = query.after.as_deref().map(|id| event_id("after", id)).transpose()?;
     let header_after =

@@ -6,6 +6,7 @@
 
 mod batch;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::{fmt::Display, future::Future};

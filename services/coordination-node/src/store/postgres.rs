@@ -6,7 +6,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, B256, U256};
-use epoch_quote::{EpochProofQuote, SignedEpochProofQuote};
+use epoch_quote::SignedEpochProofQuote;
 use sqlx::{
     Connection, PgConnection, PgPool, Postgres, Transaction,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -18,6 +18,7 @@ use super::{
     InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
+    rows::{self, StoredUint256},
 };
 use crate::domain::{ClaimOutcome, ExpiryReason, NodeEvent};
 
@@ -42,122 +43,25 @@ fn numeric(value: U256) -> BigDecimal {
     BigDecimal::new(digits, 0)
 }
 
-impl RowReader {
+impl rows::StoredUint256 for BigDecimal {
     /// A uint256 stored as NUMERIC.
-    fn u256(&self, column: &'static str, value: &BigDecimal) -> Result<U256, StoreError> {
-        if !value.is_integer() {
-            return Err(self.corrupt(column, format_args!("{value} is not an integer")));
+    fn read(&self, r: &RowReader, column: &'static str) -> Result<U256, StoreError> {
+        if !self.is_integer() {
+            return Err(r.corrupt(column, format_args!("{self} is not an integer")));
         }
-        let (digits, _) = value.with_scale(0).into_bigint_and_exponent();
+        let (digits, _) = self.with_scale(0).into_bigint_and_exponent();
         let (sign, bytes) = digits.to_bytes_be();
         if sign == num_bigint::Sign::Minus || bytes.len() > 32 {
-            return Err(self.corrupt(column, format_args!("{value} is not a uint256")));
+            return Err(r.corrupt(column, format_args!("{self} is not a uint256")));
         }
         Ok(U256::from_be_slice(&bytes))
     }
 }
 
-/// The columns of `quotes` a [`QuoteRecord`] is read from.
-struct QuoteRow {
-    seq: i64,
-    id: Vec<u8>,
-    prover: Vec<u8>,
-    epoch: i64,
-    epoch_init_block: i64,
-    epoch_final_block: i64,
-    total_fees: BigDecimal,
-    rollup_address: Vec<u8>,
-    basis_point_fee: i32,
-    bond_amount: BigDecimal,
-    valid_until_slot: BigDecimal,
-    signature: Vec<u8>,
-    status: String,
-    received_at_ms: i64,
-}
-
-impl QuoteRow {
-    fn decode(self) -> Result<QuoteRecord, StoreError> {
-        let r = RowReader::new("quotes", format_args!("seq {}", self.seq));
-        let quote = EpochProofQuote {
-            prover: r.address("prover", &self.prover)?,
-            epoch_number: U256::from(r.u64("epoch", self.epoch)?),
-            epoch_init_block: U256::from(r.u64("epoch_init_block", self.epoch_init_block)?),
-            epoch_final_block: U256::from(r.u64("epoch_final_block", self.epoch_final_block)?),
-            total_fees: r.u256("total_fees", &self.total_fees)?,
-            rollup_address: r.address("rollup_address", &self.rollup_address)?,
-            basis_point_fee: r.fee("basis_point_fee", self.basis_point_fee.into())?,
-            bond_amount: r.u256("bond_amount", &self.bond_amount)?,
-            valid_until_slot: r.u256("valid_until_slot", &self.valid_until_slot)?,
-        };
-        Ok(QuoteRecord {
-            seq: self.seq,
-            id: r.b256("id", &self.id)?,
-            quote: SignedEpochProofQuote { quote, signature: r.signature("signature", &self.signature)? },
-            status: r.status("status", &self.status)?,
-            received_at_ms: self.received_at_ms,
-        })
-    }
-}
-
-/// The columns of `epochs`.
-struct EpochRow {
-    epoch: i64,
-    init_block: i64,
-    final_block: i64,
-    block_count: i64,
-    tx_count: i64,
-    total_fees: BigDecimal,
-    proven_at_l1: i64,
-    pruned_at_l1: i64,
-}
-
-impl EpochRow {
-    fn decode(self) -> Result<EpochRecord, StoreError> {
-        let r = RowReader::new("epochs", format_args!("epoch {}", self.epoch));
-        Ok(EpochRecord {
-            epoch: r.u64("epoch", self.epoch)?,
-            init_block: r.u64("init_block", self.init_block)?,
-            final_block: r.u64("final_block", self.final_block)?,
-            block_count: r.u64("block_count", self.block_count)?,
-            tx_count: r.u64("tx_count", self.tx_count)?,
-            total_fees: r.u256("total_fees", &self.total_fees)?,
-            proven: self.proven_at_l1 != 0,
-            pruned: self.pruned_at_l1 != 0,
-        })
-    }
-}
-
-/// The columns of `claims`.
-struct ClaimRow {
-    epoch: i64,
-    quote_id: Vec<u8>,
-    bond_provider: Vec<u8>,
-    proposer: Vec<u8>,
-    bond_amount: BigDecimal,
-    basis_point_fee: i32,
-    claimed_at_slot: i64,
-    l1_block: i64,
-    l1_tx: Vec<u8>,
-    outcome: String,
-}
-
-impl ClaimRow {
-    fn decode(self) -> Result<(ClaimRecord, ClaimOutcome), StoreError> {
-        let r = RowReader::new("claims", format_args!("epoch {} at L1 block {}", self.epoch, self.l1_block));
-        let claim = ClaimRecord {
-            epoch: r.u64("epoch", self.epoch)?,
-            quote_id: r.b256("quote_id", &self.quote_id)?,
-            bond_provider: r.address("bond_provider", &self.bond_provider)?,
-            proposer: r.address("proposer", &self.proposer)?,
-            bond_amount: r.u256("bond_amount", &self.bond_amount)?,
-            basis_point_fee: r.fee("basis_point_fee", self.basis_point_fee.into())?,
-            claimed_at_slot: r.u64("claimed_at_slot", self.claimed_at_slot)?,
-            l1_block: r.u64("l1_block", self.l1_block)?,
-            l1_tx: r.b256("l1_tx", &self.l1_tx)?,
-        };
-        Ok((claim, r.outcome("outcome", &self.outcome)?))
-    }
-}
+/// The rows as PostgreSQL returns them: uint256 as NUMERIC, fees as INTEGER.
+type QuoteRow = rows::QuoteRow<BigDecimal, i32>;
+type EpochRow = rows::EpochRow<BigDecimal>;
+type ClaimRow = rows::ClaimRow<BigDecimal, i32>;
 
 fn decode_all<R, T>(rows: Vec<R>, decode: impl Fn(R) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
     rows.into_iter().map(decode).collect()
@@ -415,7 +319,7 @@ impl NodeStore for PgStore {
         let mut deposits = std::collections::HashMap::new();
         for row in sqlx::query!("SELECT address, deposit FROM provers").fetch_all(&self.pool).await? {
             let r = RowReader::new("provers", alloy::hex::encode_prefixed(&row.address));
-            deposits.insert(r.address("address", &row.address)?, r.u256("deposit", &row.deposit)?);
+            deposits.insert(r.address("address", &row.address)?, row.deposit.read(&r, "deposit")?);
         }
         let open_claim = self.open_claim().await?;
         Ok(ChainView { cursor, epochs, open_claim, deposits })
@@ -576,7 +480,7 @@ impl NodeStore for PgStore {
         let deposit = sqlx::query_scalar!("SELECT deposit FROM provers WHERE address = $1", prover.as_slice())
             .fetch_optional(&self.pool)
             .await?;
-        deposit.map(|d| RowReader::new("provers", prover).u256("deposit", &d)).transpose()
+        deposit.map(|d| d.read(&RowReader::new("provers", prover), "deposit")).transpose()
     }
 
     async fn set_prover_deposit(&self, prover: Address, deposit: U256, l1_block: u64) -> Result<(), StoreError> {
@@ -1042,7 +946,7 @@ async fn refresh_epoch(tx: &mut Tx<'_>, epoch: i64) -> Result<(), StoreError> {
     let mut totals = EpochTotals::default();
     for row in rows {
         let r = RowReader::new("l2_blocks", format_args!("number {} at L1 block {pruned_at}", row.number));
-        totals.add(r.u64("number", row.number)?, r.u64("tx_count", row.tx_count)?, r.u256("fees", &row.fees)?);
+        totals.add(r.u64("number", row.number)?, r.u64("tx_count", row.tx_count)?, row.fees.read(&r, "fees")?);
     }
     sqlx::query!(
         "INSERT INTO epochs (epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1,
@@ -1072,12 +976,12 @@ mod tests {
     fn numeric_round_trips_every_width() {
         let r = RowReader::new("test", 0);
         for value in [U256::ZERO, U256::from(1), U256::from(u64::MAX), U256::MAX] {
-            assert_eq!(r.u256("v", &numeric(value)).expect("reads back"), value);
+            assert_eq!(numeric(value).read(&r, "v").expect("reads back"), value);
         }
         let too_big = numeric(U256::MAX) + BigDecimal::from(1);
-        assert!(matches!(r.u256("v", &too_big), Err(StoreError::Corrupt { column: "v", .. })));
-        assert!(r.u256("v", &BigDecimal::from(-1)).is_err());
-        assert!(r.u256("v", &"1.5".parse::<BigDecimal>().expect("decimal")).is_err());
-        assert_eq!(r.u256("v", &"7.000".parse::<BigDecimal>().expect("decimal")).expect("integer"), U256::from(7));
+        assert!(matches!(too_big.read(&r, "v"), Err(StoreError::Corrupt { column: "v", .. })));
+        assert!(BigDecimal::from(-1).read(&r, "v").is_err());
+        assert!("1.5".parse::<BigDecimal>().expect("decimal").read(&r, "v").is_err());
+        assert_eq!("7.000".parse::<BigDecimal>().expect("decimal").read(&r, "v").expect("integer"), U256::from(7));
     }
 }

@@ -6,7 +6,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use alloy::primitives::{Address, B256, U256};
-use epoch_quote::{EpochProofQuote, SignedEpochProofQuote};
+use epoch_quote::SignedEpochProofQuote;
 use sqlx::{
     SqliteConnection, SqlitePool, Transaction,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions},
@@ -17,6 +17,7 @@ use super::{
     InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
+    rows::{self, StoredUint256},
 };
 use crate::domain::{ClaimOutcome, ExpiryReason, NodeEvent};
 
@@ -45,126 +46,29 @@ fn blob(value: U256) -> [u8; 32] {
     value.to_be_bytes()
 }
 
-impl RowReader {
+impl rows::StoredUint256 for Vec<u8> {
     /// A uint256 stored as a 32-byte big-endian BLOB.
-    fn u256_blob(&self, column: &'static str, bytes: &[u8]) -> Result<U256, StoreError> {
-        if bytes.len() != 32 {
-            return Err(self.corrupt(column, format_args!("{} bytes, not 32", bytes.len())));
+    fn read(&self, r: &RowReader, column: &'static str) -> Result<U256, StoreError> {
+        if self.len() != 32 {
+            return Err(r.corrupt(column, format_args!("{} bytes, not 32", self.len())));
         }
-        Ok(U256::from_be_slice(bytes))
+        Ok(U256::from_be_slice(self))
     }
 }
 
 const QUOTE_COLUMNS: &str = "seq, id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, \
      basis_point_fee, bond_amount, valid_until_slot, signature, status, received_at_ms";
 
-#[derive(sqlx::FromRow)]
-struct QuoteRow {
-    seq: i64,
-    id: Vec<u8>,
-    prover: Vec<u8>,
-    epoch: i64,
-    epoch_init_block: i64,
-    epoch_final_block: i64,
-    total_fees: Vec<u8>,
-    rollup_address: Vec<u8>,
-    basis_point_fee: i64,
-    bond_amount: Vec<u8>,
-    valid_until_slot: Vec<u8>,
-    signature: Vec<u8>,
-    status: String,
-    received_at_ms: i64,
-}
-
-impl QuoteRow {
-    fn decode(self) -> Result<QuoteRecord, StoreError> {
-        let r = RowReader::new("quotes", format_args!("seq {}", self.seq));
-        let quote = EpochProofQuote {
-            prover: r.address("prover", &self.prover)?,
-            epoch_number: U256::from(r.u64("epoch", self.epoch)?),
-            epoch_init_block: U256::from(r.u64("epoch_init_block", self.epoch_init_block)?),
-            epoch_final_block: U256::from(r.u64("epoch_final_block", self.epoch_final_block)?),
-            total_fees: r.u256_blob("total_fees", &self.total_fees)?,
-            rollup_address: r.address("rollup_address", &self.rollup_address)?,
-            basis_point_fee: r.fee("basis_point_fee", self.basis_point_fee)?,
-            bond_amount: r.u256_blob("bond_amount", &self.bond_amount)?,
-            valid_until_slot: r.u256_blob("valid_until_slot", &self.valid_until_slot)?,
-        };
-        Ok(QuoteRecord {
-            seq: self.seq,
-            id: r.b256("id", &self.id)?,
-            quote: SignedEpochProofQuote { quote, signature: r.signature("signature", &self.signature)? },
-            status: r.status("status", &self.status)?,
-            received_at_ms: self.received_at_ms,
-        })
-    }
-}
-
 const EPOCH_COLUMNS: &str =
     "epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1";
-
-#[derive(sqlx::FromRow)]
-struct EpochRow {
-    epoch: i64,
-    init_block: i64,
-    final_block: i64,
-    block_count: i64,
-    tx_count: i64,
-    total_fees: Vec<u8>,
-    proven_at_l1: i64,
-    pruned_at_l1: i64,
-}
-
-impl EpochRow {
-    fn decode(self) -> Result<EpochRecord, StoreError> {
-        let r = RowReader::new("epochs", format_args!("epoch {}", self.epoch));
-        Ok(EpochRecord {
-            epoch: r.u64("epoch", self.epoch)?,
-            init_block: r.u64("init_block", self.init_block)?,
-            final_block: r.u64("final_block", self.final_block)?,
-            block_count: r.u64("block_count", self.block_count)?,
-            tx_count: r.u64("tx_count", self.tx_count)?,
-            total_fees: r.u256_blob("total_fees", &self.total_fees)?,
-            proven: self.proven_at_l1 != 0,
-            pruned: self.pruned_at_l1 != 0,
-        })
-    }
-}
 
 const CLAIM_COLUMNS: &str = "epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, \
      l1_block, l1_tx, outcome";
 
-#[derive(sqlx::FromRow)]
-struct ClaimRow {
-    epoch: i64,
-    quote_id: Vec<u8>,
-    bond_provider: Vec<u8>,
-    proposer: Vec<u8>,
-    bond_amount: Vec<u8>,
-    basis_point_fee: i64,
-    claimed_at_slot: i64,
-    l1_block: i64,
-    l1_tx: Vec<u8>,
-    outcome: String,
-}
-
-impl ClaimRow {
-    fn decode(self) -> Result<(ClaimRecord, ClaimOutcome), StoreError> {
-        let r = RowReader::new("claims", format_args!("epoch {} at L1 block {}", self.epoch, self.l1_block));
-        let claim = ClaimRecord {
-            epoch: r.u64("epoch", self.epoch)?,
-            quote_id: r.b256("quote_id", &self.quote_id)?,
-            bond_provider: r.address("bond_provider", &self.bond_provider)?,
-            proposer: r.address("proposer", &self.proposer)?,
-            bond_amount: r.u256_blob("bond_amount", &self.bond_amount)?,
-            basis_point_fee: r.fee("basis_point_fee", self.basis_point_fee)?,
-            claimed_at_slot: r.u64("claimed_at_slot", self.claimed_at_slot)?,
-            l1_block: r.u64("l1_block", self.l1_block)?,
-            l1_tx: r.b256("l1_tx", &self.l1_tx)?,
-        };
-        Ok((claim, r.outcome("outcome", &self.outcome)?))
-    }
-}
+/// The rows as SQLite returns them: uint256 as BLOB, fees as INTEGER.
+type QuoteRow = rows::QuoteRow<Vec<u8>>;
+type EpochRow = rows::EpochRow<Vec<u8>>;
+type ClaimRow = rows::ClaimRow<Vec<u8>>;
 
 /// `SELECT <columns> FROM <rest>`, as a statement sqlx accepts (every part is a constant).
 fn select(columns: &'static str, rest: &'static str) -> sqlx::AssertSqlSafe<String> {
@@ -403,7 +307,7 @@ impl NodeStore for SqliteStore {
         let mut deposits = std::collections::HashMap::new();
         for (address, deposit) in rows {
             let r = RowReader::new("provers", alloy::hex::encode_prefixed(&address));
-            deposits.insert(r.address("address", &address)?, r.u256_blob("deposit", &deposit)?);
+            deposits.insert(r.address("address", &address)?, deposit.read(&r, "deposit")?);
         }
         let open_claim = self.open_claim().await?;
         Ok(ChainView { cursor, epochs, open_claim, deposits })
@@ -511,7 +415,7 @@ impl NodeStore for SqliteStore {
             .bind(prover.as_slice())
             .fetch_optional(&self.pool)
             .await?;
-        deposit.map(|d| RowReader::new("provers", prover).u256_blob("deposit", &d)).transpose()
+        deposit.map(|d| d.read(&RowReader::new("provers", prover), "deposit")).transpose()
     }
 
     async fn set_prover_deposit(&self, prover: Address, deposit: U256, l1_block: u64) -> Result<(), StoreError> {
@@ -900,7 +804,7 @@ async fn refresh_epoch(tx: &mut SqliteConnection, epoch: i64) -> Result<(), Stor
     let mut totals = EpochTotals::default();
     for (number, tx_count, fees) in rows {
         let r = RowReader::new("l2_blocks", format_args!("number {number} at L1 block {pruned_at}"));
-        totals.add(r.u64("number", number)?, r.u64("tx_count", tx_count)?, r.u256_blob("fees", &fees)?);
+        totals.add(r.u64("number", number)?, r.u64("tx_count", tx_count)?, fees.read(&r, "fees")?);
     }
     sqlx::query(
         "INSERT INTO epochs (epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, \
