@@ -128,6 +128,12 @@ impl RefusalCode {
         }
     }
 
+    /// Whether an HTTP submission can be refused with this code (the others are verdicts on
+    /// gossip messages only).
+    pub fn over_http(self) -> bool {
+        !matches!(self, Self::WrongChain | Self::MalformedMessage)
+    }
+
     /// Whether the sender of a gossiped quote refused with this code is at fault whatever the
     /// state of L1 (an honest peer never forwards such a quote), rather than the quote being
     /// stale, or valid elsewhere, or uncheckable here now.
@@ -242,7 +248,7 @@ mod tests {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmitResponse {
     /// The quote's id (its EIP-712 digest).
-    #[schema(value_type = String, example = "0x5e43c35f779b47f2cefa2958882313a9976850657f3cb5ba64b24856694b5e34")]
+    #[schema(value_type = String, pattern = "^0x[0-9a-f]{64}$", example = "0x5e43c35f779b47f2cefa2958882313a9976850657f3cb5ba64b24856694b5e34")]
     pub id: B256,
     /// Its lifecycle status.
     pub status: QuoteStatus,

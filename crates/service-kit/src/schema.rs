@@ -1,11 +1,17 @@
-//! JSON Schemas of numbers as the services read them: a decimal string, a `0x` hex string, or a
-//! JSON integer up to 2^53−1 (what `epoch_quote::num` accepts), each exact to the largest value
-//! of its type, so that what an API description allows is what the service accepts. Used as
-//! `#[schema(value_type = service_kit::schema::Uint256)]`; each is one named component.
+//! Exact JSON Schemas of the values the services exchange, so that what an API description
+//! allows is what a service accepts and what it writes:
+//! - numbers as the services read them: a decimal string, a `0x` hex string, or a JSON integer
+//!   up to 2^53−1 (what `epoch_quote::num` accepts), each exact to the largest value of its type
+//!   ([`Uint256`], [`Uint64`], [`BasisPointFee`]);
+//! - values as the services write them, in their one canonical form ([`DecimalUint256`],
+//!   [`Hash32`], [`Address`], [`Signature`]);
+//! - the codes of each error answer ([`document_error_codes`]).
+//!
+//! Used as `#[schema(value_type = service_kit::schema::Uint256)]`; each is one named component.
 
 use utoipa::openapi::{
-    RefOr, Schema,
-    schema::{ObjectBuilder, OneOfBuilder, Type},
+    OpenApi, RefOr, Schema,
+    schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type},
 };
 
 /// 2^256 − 1.
@@ -110,6 +116,96 @@ impl utoipa::PartialSchema for BasisPointFee {
 
 impl utoipa::ToSchema for BasisPointFee {}
 
+fn text(pattern: String, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).description(Some(description)).into()
+}
+
+/// A uint256 as the services write it: a decimal string without leading zeros, 0 to 2^256−1.
+pub struct DecimalUint256;
+
+impl utoipa::PartialSchema for DecimalUint256 {
+    fn schema() -> RefOr<Schema> {
+        let shorter = format!("0|[1-9][0-9]{{0,{}}}", UINT256_MAX.len() - 2);
+        text(format!("^(?:{shorter}|{})$", same_length(DECIMAL, UINT256_MAX)), "A uint256 as a decimal string")
+    }
+}
+
+impl utoipa::ToSchema for DecimalUint256 {}
+
+/// 32 bytes (a quote id, a transaction hash) as written: `0x` and 64 lowercase hex digits.
+pub struct Hash32;
+
+impl utoipa::PartialSchema for Hash32 {
+    fn schema() -> RefOr<Schema> {
+        text("^0x[0-9a-f]{64}$".into(), "32 bytes: 0x and 64 lowercase hex digits")
+    }
+}
+
+impl utoipa::ToSchema for Hash32 {}
+
+/// An Ethereum address: `0x` and 40 hex digits (written with the EIP-55 checksum's case).
+pub struct Address;
+
+impl utoipa::PartialSchema for Address {
+    fn schema() -> RefOr<Schema> {
+        text("^0x[0-9a-fA-F]{40}$".into(), "An address: 0x and 40 hex digits (EIP-55 case when written)")
+    }
+}
+
+impl utoipa::ToSchema for Address {}
+
+/// A quote's 65-byte signature (r, s, v) as written: `0x` and 130 lowercase hex digits.
+pub struct Signature;
+
+impl utoipa::PartialSchema for Signature {
+    fn schema() -> RefOr<Schema> {
+        text("^0x[0-9a-f]{130}$".into(), "65 bytes r, s, v: 0x and 130 lowercase hex digits")
+    }
+}
+
+impl utoipa::ToSchema for Signature {}
+
+/// Documents the codes each error answer can carry: every response of `openapi` whose body is
+/// the [`ErrorBody`](crate::ErrorBody) envelope gets a schema that is the envelope with `code`
+/// narrowed to an enum of `codes(operation id, status)`. An answer for which `codes` gives none
+/// is left as the bare envelope (which a service's API description test refuses).
+pub fn document_error_codes(openapi: &mut OpenApi, codes: impl Fn(&str, u16) -> Vec<&'static str>) {
+    let envelope = "#/components/schemas/ErrorBody";
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            for (status, response) in &mut operation.responses.responses {
+                let RefOr::T(response) = response else { continue };
+                for content in response.content.values_mut() {
+                    let RefOr::T(content) = content else { continue };
+                    if !matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == envelope) {
+                        continue;
+                    }
+                    let known = codes(&id, status.parse().unwrap_or(0));
+                    if known.is_empty() {
+                        continue;
+                    }
+                    let code = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(known));
+                    let narrowed = ObjectBuilder::new().property("code", code).required("code");
+                    let schema =
+                        AllOfBuilder::new().item(RefOr::Ref(utoipa::openapi::Ref::new(envelope))).item(narrowed);
+                    content.schema = Some(schema.into());
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +235,27 @@ mod tests {
         let fee_hex = matches(at_most(HEX, "2710"));
         assert!(fee_hex("2710") && fee_hex("270f") && fee_hex("26FF") && fee_hex("fff"));
         assert!(!fee_hex("2711") && !fee_hex("2800") && !fee_hex("ffff"));
+    }
+
+    fn pattern_of(schema: RefOr<Schema>) -> regex::Regex {
+        let RefOr::T(Schema::Object(object)) = schema else { panic!("a plain schema") };
+        regex::Regex::new(&object.pattern.expect("a pattern")).expect("a valid pattern")
+    }
+
+    #[test]
+    fn written_uint256_is_canonical_decimal_up_to_the_maximum() {
+        use utoipa::PartialSchema;
+        let decimal = pattern_of(DecimalUint256::schema());
+        let above = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        for ok in ["0", "7", "10", "1000000000000000000", UINT256_MAX, &"9".repeat(77)] {
+            assert!(decimal.is_match(ok), "{ok}");
+        }
+        for bad in ["", "00", "07", "-1", "0x1", above, &"9".repeat(78), &format!("{UINT256_MAX}0")] {
+            assert!(!decimal.is_match(bad), "{bad}");
+        }
+        let hash = pattern_of(Hash32::schema());
+        assert!(hash.is_match(&format!("0x{}", "ab".repeat(32))) && !hash.is_match(&format!("0x{}", "AB".repeat(32))));
+        let signature = pattern_of(Signature::schema());
+        assert!(signature.is_match(&format!("0x{}", "1b".repeat(65))) && !signature.is_match(&"1b".repeat(65)));
     }
 }

@@ -41,7 +41,7 @@ use crate::{
 #[serde(rename_all = "camelCase")]
 pub struct SignedQuoteJson {
     /// The prover (signer); its escrow deposit backs the bond.
-    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
+    #[schema(value_type = service_kit::schema::Address)]
     prover: String,
     /// The epoch to prove (uint256, decimal string).
     #[schema(value_type = service_kit::schema::Uint256)]
@@ -56,7 +56,7 @@ pub struct SignedQuoteJson {
     #[schema(value_type = service_kit::schema::Uint256)]
     total_fees: String,
     /// The rollup contract.
-    #[schema(pattern = "^0x[0-9a-fA-F]{40}$")]
+    #[schema(value_type = service_kit::schema::Address)]
     rollup_address: String,
     /// Share of the fees asked, 0..=10000.
     #[schema(value_type = service_kit::schema::BasisPointFee)]
@@ -72,6 +72,44 @@ pub struct SignedQuoteJson {
     signature: String,
 }
 
+/// A signed quote as the node writes it: numbers as decimal strings (`basisPointFee` as an
+/// integer), addresses with their EIP-55 case, the signature as 0x and 130 lowercase hex digits.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenQuoteJson {
+    /// The prover (signer); its escrow deposit backs the bond.
+    #[schema(value_type = service_kit::schema::Address)]
+    prover: String,
+    /// The epoch to prove.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
+    epoch_number: String,
+    /// First L2 block of the epoch.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
+    epoch_init_block: String,
+    /// Last L2 block of the epoch, inclusive.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
+    epoch_final_block: String,
+    /// Sum of the epoch's fees.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
+    total_fees: String,
+    /// The rollup contract.
+    #[schema(value_type = service_kit::schema::Address)]
+    rollup_address: String,
+    /// Share of the fees asked.
+    #[schema(minimum = 0, maximum = 10000)]
+    basis_point_fee: u32,
+    /// Bond staked when claimed.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
+    bond_amount: String,
+    /// Last slot at which it may be claimed.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
+    valid_until_slot: String,
+    /// EIP-712 signature over the quote.
+    #[schema(value_type = service_kit::schema::Signature)]
+    signature: String,
+}
+
 pub use node_api::SubmitResponse;
 
 /// A claim seen on L1.
@@ -81,26 +119,27 @@ pub struct ClaimView {
     /// The claimed epoch.
     pub epoch: u64,
     /// The claimed quote.
-    #[schema(value_type = String)]
+    #[schema(value_type = service_kit::schema::Hash32)]
     pub quote_id: B256,
-    /// The prover whose bond is staked (EIP-55).
-    #[schema(value_type = String)]
+    /// The prover whose bond is staked.
+    #[schema(value_type = service_kit::schema::Address)]
     #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub bond_provider: Address,
-    /// The proposer that claimed (EIP-55).
-    #[schema(value_type = String)]
+    /// The proposer that claimed.
+    #[schema(value_type = service_kit::schema::Address)]
     #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub proposer: Address,
-    /// The staked bond (decimal string).
-    #[schema(value_type = String)]
+    /// The staked bond.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
     #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub bond_amount: U256,
-    /// The prover's fee.
+    /// The prover's fee, in basis points.
+    #[schema(minimum = 0, maximum = 10000)]
     pub basis_point_fee: u32,
     /// The slot of the claim.
     pub claimed_at_slot: u64,
     /// The L1 transaction of the claim.
-    #[schema(value_type = String)]
+    #[schema(value_type = service_kit::schema::Hash32)]
     pub l1_tx: B256,
     /// The L1 block of the claim.
     pub l1_block: u64,
@@ -146,13 +185,14 @@ pub enum LostReason {
 #[serde(rename_all = "camelCase")]
 pub struct OutbidBy {
     /// The claimed quote.
-    #[schema(value_type = String)]
+    #[schema(value_type = service_kit::schema::Hash32)]
     pub quote_id: B256,
-    /// Its prover (EIP-55).
-    #[schema(value_type = String)]
+    /// Its prover.
+    #[schema(value_type = service_kit::schema::Address)]
     #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub prover: Address,
-    /// Its fee.
+    /// Its fee, in basis points.
+    #[schema(minimum = 0, maximum = 10000)]
     pub basis_point_fee: u32,
     /// The slot it was claimed at.
     pub claimed_at_slot: u64,
@@ -206,7 +246,7 @@ impl QuoteView {
 #[serde(rename_all = "camelCase")]
 pub struct QuoteView {
     /// The quote's id (its EIP-712 digest).
-    #[schema(value_type = String)]
+    #[schema(value_type = service_kit::schema::Hash32)]
     pub id: B256,
     /// Lifecycle status.
     pub status: QuoteStatus,
@@ -223,7 +263,7 @@ pub struct QuoteView {
     pub claim: Option<ClaimView>,
     /// The signed quote, in its JSON form.
     #[serde(flatten)]
-    #[schema(value_type = SignedQuoteJson)]
+    #[schema(value_type = WrittenQuoteJson)]
     pub quote: SignedEpochProofQuote,
 }
 
@@ -325,6 +365,7 @@ pub(crate) async fn get_quote(
 #[serde(rename_all = "camelCase")]
 pub struct Readiness {
     /// `ok` or `unavailable`.
+    #[schema(pattern = "^(ok|unavailable)$")]
     pub status: String,
     /// The database answers.
     pub database: bool,
@@ -346,7 +387,7 @@ pub struct Readiness {
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok`.
-    #[schema(example = "ok")]
+    #[schema(pattern = "^ok$", example = "ok")]
     pub status: String,
 }
 
@@ -647,8 +688,8 @@ pub struct EpochView {
     pub block_count: u64,
     /// Transactions.
     pub tx_count: u64,
-    /// Sum of the blocks' fees (decimal string).
-    #[schema(value_type = String)]
+    /// Sum of the blocks' fees.
+    #[schema(value_type = service_kit::schema::DecimalUint256)]
     #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub total_fees: U256,
     /// Its state.

@@ -56,7 +56,33 @@ fn routes(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> OpenApiRouter<A
 
 /// The OpenAPI document of the node.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes(service_kit::rate_limit::RateLimiter::new(0, 0)).into_openapi()
+    let mut openapi = routes(service_kit::rate_limit::RateLimiter::new(0, 0)).into_openapi();
+    service_kit::schema::document_error_codes(&mut openapi, error_codes);
+    openapi
+}
+
+/// The codes an error answer of an operation can carry, by its status (none for an answer the
+/// node does not give; the API description test fails if one is documented without codes).
+fn error_codes(operation: &str, status: u16) -> Vec<&'static str> {
+    use node_api::RefusalCode;
+    let refusals = |status: u16| {
+        RefusalCode::ALL.iter().filter(move |code| code.over_http() && code.http_status() == status).map(|c| c.as_str())
+    };
+    match (operation, status) {
+        ("submit_quote", 400) => refusals(400).chain(["invalid_body"]).collect(),
+        ("submit_quote", 422) => refusals(422).collect(),
+        ("submit_quote", 413) => vec!["payload_too_large"],
+        ("submit_quote", 415) => vec!["unsupported_media_type"],
+        ("submit_quote", 429) => vec!["rate_limited"],
+        ("submit_quote", 503) => vec!["database_unavailable", "chain_view_unavailable"],
+        ("get_quote", 400) => vec!["invalid_id"],
+        ("get_quote", 404) => vec!["quote_not_found"],
+        ("get_epoch", 404) => vec!["epoch_not_found"],
+        ("list_quotes", 400) => vec!["missing_parameter", "invalid_parameter"],
+        ("get_epoch" | "list_claims" | "stream_events", 400) => vec!["invalid_parameter"],
+        (_, 503) => vec!["database_unavailable"],
+        _ => Vec::new(),
+    }
 }
 
 /// The OpenAPI document of the node as YAML (the committed `openapi.yaml`). Strings that read
@@ -88,7 +114,8 @@ pub fn openapi_yaml() -> anyhow::Result<String> {
 pub fn app(state: AppState) -> Router {
     let limiter =
         service_kit::rate_limit::RateLimiter::new(state.config.rate_limit_per_second, state.config.rate_limit_burst);
-    let (router, openapi) = routes(limiter).split_for_parts();
+    let (router, mut openapi) = routes(limiter).split_for_parts();
+    service_kit::schema::document_error_codes(&mut openapi, error_codes);
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,
@@ -200,12 +227,14 @@ pub async fn run(
         state.store.clone(),
         state.poll_interval(),
     )));
-    let events_interval = Duration::from_millis(state.config.events_poll_ms.max(10));
+    let events_fallback = Duration::from_millis(state.config.events_poll_ms.max(10));
     let _events = service_kit::AbortOnDrop(tokio::spawn(events::poll(
         state.events.clone(),
         state.store.clone(),
-        events_interval,
+        events_fallback,
     )));
+    let store = state.store.clone();
+    let _notifications = service_kit::AbortOnDrop(tokio::spawn(async move { store.forward_notifications().await }));
     let _gossip = match (state.gossip.clone(), inbound) {
         (Some(gossip), Some(inbound)) => {
             tracing::info!(peer_id = %gossip.peer_id(), addrs = ?gossip.listen_addrs(), "on the quote gossip network");

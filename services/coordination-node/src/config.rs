@@ -46,8 +46,10 @@ pub struct Config {
     /// Quotes one client address may submit in a burst.
     #[arg(long, env = "NODE_RATE_LIMIT_BURST", default_value_t = 400)]
     pub rate_limit_burst: u32,
-    /// How often new events are read for the live stream, in milliseconds.
-    #[arg(long, env = "NODE_EVENTS_POLL_MS", default_value_t = 200)]
+    /// How often the live stream reads new events when no commit was signalled, in milliseconds:
+    /// a fallback, since new events are read as soon as they are committed (by this replica, and
+    /// on PostgreSQL by any replica, through `LISTEN/NOTIFY`).
+    #[arg(long, env = "NODE_EVENTS_POLL_MS", default_value_t = 1000)]
     pub events_poll_ms: u64,
     /// Events buffered per stream client before a slow client is told it fell behind.
     #[arg(long, env = "NODE_EVENTS_BUFFER", default_value_t = 4096)]

@@ -1,8 +1,10 @@
 //! The live event stream (`GET /events`, Server-Sent Events).
 //!
 //! Events are rows of the `events` table, written in the same transactions as the changes they
-//! report, so every replica sharing the database streams the same sequence. Each replica polls
-//! the table and broadcasts new rows to its clients. A client first gets what it missed (from
+//! report, so every replica sharing the database streams the same sequence. Each replica reads
+//! new rows as soon as it learns they were committed (from its own store, and on PostgreSQL from
+//! the notification every replica's commit sends), polls the table as a fallback in case a
+//! notification was lost, and broadcasts the new rows to its clients. A client first gets what it missed (from
 //! `Last-Event-ID`, read from the table), then the live events, without gap or duplicate. A
 //! client too slow to keep up does not hold anyone back: when it falls behind the broadcast
 //! buffer it is sent a `lagged` event naming the last id it got, and the stream ends, so it can
@@ -32,20 +34,32 @@ impl EventHub {
     }
 }
 
-/// Reads new events from the table every `interval` and broadcasts them, for ever.
-pub async fn poll(hub: Arc<EventHub>, store: Store, interval: Duration) {
+/// Broadcasts new events for ever: read from the table each time the store says events were
+/// committed, and at least every `fallback` whatever it says.
+pub async fn poll(hub: Arc<EventHub>, store: Store, fallback: Duration) {
+    let mut committed = store.events_committed();
     let last = loop {
         match store.latest_event_seq().await {
             Ok(seq) => break seq,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the event stream's position");
-                tokio::time::sleep(interval).await;
+                tokio::time::sleep(fallback).await;
             }
         }
     };
     let last = std::sync::atomic::AtomicI64::new(last);
-    service_kit::every(interval, std::future::pending(), "reading new events", || broadcast_new(&hub, &store, &last))
-        .await;
+    loop {
+        // Seen before the read: a commit during it wakes the next round.
+        committed.borrow_and_update();
+        if let Err(error) = broadcast_new(&hub, &store, &last).await {
+            tracing::warn!(%error, "reading new events failed; trying again");
+        }
+        match tokio::time::timeout(fallback, committed.changed()).await {
+            Ok(Ok(())) | Err(_) => {}
+            // The store is gone; only the fallback poll is left.
+            Ok(Err(_)) => tokio::time::sleep(fallback).await,
+        }
+    }
 }
 
 /// Broadcasts every event after `last` (moving it), a page at a time.

@@ -86,14 +86,14 @@ impl QuoteRequest {
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuoteResponse {
-    /// Share of the epoch's fees asked, in basis points (1..=10000).
-    #[schema(example = 250)]
+    /// Share of the epoch's fees asked, in basis points (at least the policy's `minBps`).
+    #[schema(minimum = 0, maximum = 10000, example = 250)]
     pub basis_point_fee: u32,
-    /// Bond staked from the prover's escrow if the quote is claimed (decimal string).
-    #[schema(example = "5000000000000000000")]
+    /// Bond staked from the prover's escrow if the quote is claimed.
+    #[schema(value_type = service_kit::schema::DecimalUint256, example = "5000000000000000000")]
     pub bond_amount: String,
-    /// Last L2 slot (absolute, inclusive) at which the quote may be claimed (decimal string).
-    #[schema(example = "67")]
+    /// Last L2 slot (absolute, inclusive) at which the quote may be claimed.
+    #[schema(value_type = service_kit::schema::DecimalUint256, example = "67")]
     pub valid_until_slot: String,
     /// When the request asked for a `validUntilSlot`: `request` if the answer's is that one (at
     /// most the policy's limit), `policy` if it is the policy's limit (the one asked for was later).

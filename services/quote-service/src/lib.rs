@@ -160,13 +160,27 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the service (what `/openapi.json` serves).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    let mut openapi = routes().into_openapi();
+    service_kit::schema::document_error_codes(&mut openapi, error_codes);
+    openapi
+}
+
+/// The codes an error answer of an operation can carry, by its status.
+fn error_codes(operation: &str, status: u16) -> Vec<&'static str> {
+    match (operation, status) {
+        ("post_quote" | "post_root", 400) => vec!["invalid_body", "invalid_json", "missing_field", "invalid_number"],
+        ("post_quote" | "post_root", 413) => vec!["payload_too_large"],
+        ("post_quote" | "post_root", 415) => vec!["unsupported_media_type"],
+        ("post_quote" | "post_root", 422) => Decline::CODES.into_iter().chain(["invalid_block_range"]).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The whole HTTP application: routes, `/openapi.json`, the browsable docs at `/docs`, and the
 /// layers (body limit, timeout, panic guard, metrics).
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = routes().split_for_parts();
+    let (router, mut openapi) = routes().split_for_parts();
+    service_kit::schema::document_error_codes(&mut openapi, error_codes);
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,

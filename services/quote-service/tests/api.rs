@@ -506,5 +506,24 @@ mod operations {
         for path in ["/quote", "/", "/policy", "/healthz", "/readyz", "/metrics"] {
             assert!(served["paths"][path].is_object(), "{path} is documented");
         }
+        // Every error answer says which codes it can carry; a decline, each of the policy's.
+        for (path, item) in served["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                for (status, response) in responses.iter().filter(|(status, _)| status.as_str() >= "400") {
+                    let codes =
+                        response["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]["enum"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                    assert!(!codes.is_empty(), "{method} {path} {status} documents its codes");
+                    if status == "422" {
+                        for decline in quote_service::policy::Decline::CODES {
+                            assert!(codes.contains(&decline.into()), "{method} {path} 422 lists {decline}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -113,15 +113,14 @@ async fn measure(
 
     // Latency: one quote at a time, POSTed to A; when is it stored at A (the 201), at B, at C?
     let quotes = sign(chain, provers, args.latency_quotes, 0).await;
-    let client = reqwest::Client::new();
-    let url = format!("http://{}/epoch-proof-quotes", a.addr);
+    let client = node_api::client::NodeClient::new(format!("http://{}/", a.addr).parse()?)?;
     let domain = chain.config.quote_domain();
     let (mut at_a, mut at_b, mut at_c) = (Vec::new(), Vec::new(), Vec::new());
     for quote in &quotes {
         let id = quote.id(&domain);
         let started = Instant::now();
-        let response = client.post(&url).json(quote).send().await?;
-        anyhow::ensure!(response.status().as_u16() == 201, "A refused a quote: {}", response.text().await?);
+        let submitted = client.submit_quote(quote).await?;
+        anyhow::ensure!(submitted.created, "A had already stored quote {id}");
         at_a.push(started.elapsed());
         let (mut b_seen, mut c_seen) = (None, None);
         while b_seen.is_none() || c_seen.is_none() {

@@ -36,8 +36,9 @@ pub(crate) struct NodeReadArgs {
     /// Quotes submitted while the subscribers listen.
     #[arg(long, default_value_t = 100)]
     events: usize,
-    /// How often the node reads new events, in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    /// How often the nodes read new events when no commit was signalled, in milliseconds (the
+    /// node's default).
+    #[arg(long, default_value_t = 1000)]
     events_poll_ms: u64,
     /// PostgreSQL server (a database is created for the run and dropped after).
     #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -70,8 +71,12 @@ async fn measure(
         base.push(round(addr, "/healthz", get(), connections, seconds).await);
         best.push(round(addr, "/epoch-proof-quotes?epoch=0&limit=100", get(), connections, seconds).await);
     }
-    let fanout = fan_out(args, chain, addr).await?;
+    // A second replica on the same database: its subscribers learn of the commits through
+    // PostgreSQL's notifications.
+    let (_other_state, other_addr, other) = start_node(chain, url, args.events_poll_ms).await?;
+    let fanout = fan_out(args, chain, addr, &[addr, other_addr]).await?;
     node.abort();
+    other.abort();
 
     println!(
         "{} quotes stored for epoch 0 from {} provers ({} pending); {connections} keep-alive connections, {rounds} rounds × {seconds} s; median round:\n",
@@ -88,17 +93,18 @@ async fn measure(
         let ratio = median(rounds.iter().zip(&base).map(|(r, b)| r.rps / b.rps).collect());
         println!("| {name} | {rps:.0} | {} | {} | {:.1} % |", ms(p50), ms(p99), ratio * 100.0);
     }
-    let (delivered, expected, p50, p99, max) = fanout;
     println!(
-        "\nEvent fan-out: {} quotes accepted while {} subscribers listened (events read every {} ms): \
-         {delivered}/{expected} deliveries; from the 201 answer to the event at a subscriber: p50 {}, p99 {}, max {}",
-        args.events,
-        args.subscribers,
-        args.events_poll_ms,
-        ms(p50),
-        ms(p99),
-        ms(max)
+        "\nEvent fan-out: {} quotes accepted by replica A, 20 ms apart, while {} subscribers listened on \
+         each replica (fallback poll every {} ms); from the 201 answer to the event at a subscriber:\n",
+        args.events, args.subscribers, args.events_poll_ms,
     );
+    println!("| subscribers on | deliveries | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, (delivered, expected, p50, p99, max)) in
+        ["A (took the quotes)", "B (another replica)"].iter().zip(fanout)
+    {
+        println!("| {name} | {delivered}/{expected} | {} | {} | {} |", ms(p50), ms(p99), ms(max));
+    }
     Ok(())
 }
 
@@ -150,19 +156,28 @@ async fn subscribe(addr: std::net::SocketAddr, seen: Seen) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Submits `args.events` quotes to `submit_to` while `args.subscribers` stream clients listen on
+/// each of `replicas`; for each replica: deliveries, expected deliveries, and the p50, p99 and
+/// maximum time from the `201` to the event at a subscriber.
 async fn fan_out(
     args: &NodeReadArgs,
     chain: &TestChain,
-    addr: std::net::SocketAddr,
-) -> anyhow::Result<(usize, usize, f64, f64, f64)> {
+    submit_to: std::net::SocketAddr,
+    replicas: &[std::net::SocketAddr],
+) -> anyhow::Result<Vec<(usize, usize, f64, f64, f64)>> {
     let provers = fund_provers(chain, 4).await?;
-    let seen: Vec<Seen> = (0..args.subscribers).map(|_| Seen::default()).collect();
-    let listeners: Vec<_> = seen.iter().map(|s| tokio::spawn(subscribe(addr, s.clone()))).collect();
+    let seen: Vec<Vec<Seen>> =
+        replicas.iter().map(|_| (0..args.subscribers).map(|_| Seen::default()).collect()).collect();
+    let listeners: Vec<_> = replicas
+        .iter()
+        .zip(&seen)
+        .flat_map(|(addr, seen)| seen.iter().map(|s| tokio::spawn(subscribe(*addr, s.clone()))))
+        .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let template = chain.quote(&chain.prover, 0).await;
     let domain = chain.config.quote_domain();
-    let client = reqwest::Client::new();
+    let client = node_api::client::NodeClient::new(format!("http://{submit_to}/").parse()?)?;
     let mut acked: HashMap<String, Instant> = HashMap::new();
     for i in 0..args.events {
         let signer = &provers[i % provers.len()];
@@ -170,13 +185,7 @@ async fn fan_out(
         quote.prover = signer.address();
         quote.basis_point_fee = 10 + i as u32;
         let signed = signer.sign(quote, &domain);
-        let response = client
-            .post(format!("http://{addr}/epoch-proof-quotes"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&signed)?)
-            .send()
-            .await?;
-        if response.status().as_u16() == 201 {
+        if client.submit_quote(&signed).await?.created {
             acked.insert(signed.id(&domain).to_string(), Instant::now());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -184,26 +193,26 @@ async fn fan_out(
     tokio::time::sleep(Duration::from_millis(1_000 + 2 * args.events_poll_ms)).await;
     listeners.iter().for_each(|l| l.abort());
 
-    let mut latencies = Vec::new();
-    for subscriber in &seen {
-        for (id, at) in subscriber.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            if let Some(ack) = acked.get(id) {
-                latencies.push(at.saturating_duration_since(*ack).as_secs_f64());
+    Ok(seen
+        .iter()
+        .map(|subscribers| {
+            let mut latencies = Vec::new();
+            for subscriber in subscribers {
+                for (id, at) in subscriber.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    if let Some(ack) = acked.get(id) {
+                        latencies.push(at.saturating_duration_since(*ack).as_secs_f64());
+                    }
+                }
             }
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Ok((
-        latencies.len(),
-        acked.len() * args.subscribers,
-        pick(0.5),
-        pick(0.99),
-        latencies.last().copied().unwrap_or(0.0),
-    ))
+            latencies.sort_by(f64::total_cmp);
+            let pick = |q: f64| {
+                latencies
+                    .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            let max = latencies.last().copied().unwrap_or(0.0);
+            (latencies.len(), acked.len() * args.subscribers, pick(0.5), pick(0.99), max)
+        })
+        .collect())
 }

@@ -448,6 +448,30 @@ contract! {
     fn lead_watcher(&self) -> Result<bool, StoreError>;
 }
 
+/// Says when a transaction that appended events has committed through this store, so that the
+/// event streams read them at once instead of at their next poll. On PostgreSQL the same
+/// transactions also notify every other replica (see [`postgres::PgStore::forward_notifications`]).
+#[derive(Debug)]
+pub struct EventSignal(tokio::sync::watch::Sender<u64>);
+
+impl Default for EventSignal {
+    fn default() -> Self {
+        Self(tokio::sync::watch::channel(0).0)
+    }
+}
+
+impl EventSignal {
+    /// Events were committed.
+    pub(crate) fn committed(&self) {
+        self.0.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A receiver that sees a change at each commit after this call.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
 /// The store the node runs on.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -464,6 +488,24 @@ impl Store {
             Ok(Self::Sqlite(sqlite::SqliteStore::connect(url).await?))
         } else {
             Ok(Self::Postgres(postgres::PgStore::connect(url).await?))
+        }
+    }
+
+    /// Changes each time events are committed: through this store, or (on PostgreSQL, while
+    /// [`Store::forward_notifications`] runs) by any replica.
+    pub fn events_committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        match self {
+            Self::Postgres(store) => store.events.subscribe(),
+            Self::Sqlite(store) => store.events.subscribe(),
+        }
+    }
+
+    /// Runs for ever, passing the other replicas' event commits to [`Store::events_committed`]
+    /// (PostgreSQL's `LISTEN`); nothing to do on SQLite, whose one process is this one.
+    pub async fn forward_notifications(&self) {
+        match self {
+            Self::Postgres(store) => store.forward_notifications().await,
+            Self::Sqlite(_) => std::future::pending().await,
         }
     }
 

@@ -15,7 +15,7 @@ use sqlx::{
 
 use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
-    InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
+    EventSignal, InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
@@ -28,6 +28,10 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/po
 /// ("pc-watch"; replicas of every version must agree on it).
 const WATCHER_LOCK_KEY: i64 = 0x7063_2d77_6174_6368;
 
+/// The channel every transaction that appends events notifies (with the newest sequence number)
+/// when it commits; each replica listens on it to wake its event streams.
+const EVENTS_CHANNEL: &str = "node_events";
+
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -35,6 +39,7 @@ pub struct PgStore {
     /// The connection holding the watcher's advisory lock, when this replica holds it (a
     /// session lock lives as long as its connection).
     leader: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+    pub(super) events: Arc<EventSignal>,
 }
 
 /// A uint256 as PostgreSQL's NUMERIC.
@@ -86,14 +91,20 @@ async fn append_events(tx: &mut Tx<'_>, events: &[NodeEvent], now: i64) -> Resul
     }
     let kinds: Vec<String> = events.iter().map(|e| e.kind().as_str().to_owned()).collect();
     let data: Vec<String> = events.iter().map(NodeEvent::data).collect();
+    // Appended, and every replica told at commit (PostgreSQL delivers a notification only then).
     sqlx::query!(
-        "INSERT INTO events (kind, data, created_at_ms) \
-         SELECT kind, data, $3 FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS e(kind, data, n) ORDER BY n",
+        r#"WITH appended AS (
+               INSERT INTO events (kind, data, created_at_ms)
+               SELECT kind, data, $3 FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS e(kind, data, n)
+               ORDER BY n
+               RETURNING seq)
+           SELECT COUNT(*) AS "notified!" FROM (SELECT pg_notify($4, MAX(seq)::text) FROM appended) AS sent"#,
         &kinds,
         &data,
-        now
+        now,
+        EVENTS_CHANNEL
     )
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
     Ok(())
 }
@@ -108,7 +119,43 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
-        Ok(Self { pool, leader: Arc::default() })
+        Ok(Self { pool, leader: Arc::default(), events: Arc::default() })
+    }
+
+    /// Runs for ever: listens on the events channel and passes each notification (another
+    /// replica's commit, or this one's) to the [`EventSignal`]. Notifications sent while the
+    /// connection is lost are gone, so each reconnection is passed on as one too; until then
+    /// the streams find new events by polling.
+    pub async fn forward_notifications(&self) {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for other replicas' events; polling only");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(EVENTS_CHANNEL).await {
+                tracing::warn!(%error, "cannot listen for other replicas' events; polling only");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // What was committed before the LISTEN took effect.
+            self.events.committed();
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => self.events.committed(),
+                    // The connection was lost; the next call reconnects and listens again.
+                    Ok(None) => self.events.committed(),
+                    Err(error) => {
+                        tracing::warn!(%error, "lost the events channel; polling until it is back");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// What the transaction has committed for the epochs and provers of a batch.
@@ -254,6 +301,7 @@ impl NodeStore for PgStore {
         let (outcomes, events) = plan.finish(&inserted, &keepers, superseded);
         append_events(&mut tx, &events, now).await?;
         tx.commit().await?;
+        self.events.committed();
         Ok(outcomes)
     }
 
@@ -608,6 +656,7 @@ impl NodeStore for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events.committed();
         Ok(())
     }
 
@@ -680,6 +729,7 @@ impl NodeStore for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events.committed();
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! the node and its database. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
 //! byte by byte, so they order as numbers); ids, addresses and signatures are BLOBs.
 
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, B256, U256};
 use epoch_quote::SignedEpochProofQuote;
@@ -14,7 +14,7 @@ use sqlx::{
 
 use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
-    InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
+    EventSignal, InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
@@ -39,6 +39,7 @@ const UINT256_COLUMNS: [(&str, &str); 7] = [
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    pub(super) events: Arc<EventSignal>,
 }
 
 /// A uint256 as the BLOB that stores it.
@@ -102,7 +103,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
-        let store = Self { pool };
+        let store = Self { pool, events: Arc::default() };
         store.convert_text_uint256().await?;
         Ok(store)
     }
@@ -250,6 +251,7 @@ impl NodeStore for SqliteStore {
         let (outcomes, events) = plan.finish(&inserted, &keepers, superseded);
         append_events(&mut tx, &events, now).await?;
         tx.commit().await?;
+        self.events.committed();
         Ok(outcomes)
     }
 
@@ -539,6 +541,7 @@ impl NodeStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events.committed();
         Ok(())
     }
 
@@ -614,6 +617,7 @@ impl NodeStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.events.committed();
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::app::{NodeApp, RunningNode, node_config};
+use crate::app::{NodeApp, RunningNode, node_config, wait_synced};
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
@@ -138,6 +138,66 @@ async fn a_replica_streams_the_events_another_replica_produced() {
     let id = submit(&app, false, 300).await;
     let events = stream.until("quote_accepted").await;
     assert_eq!(events.last().map(|e| e.data["id"].clone()), Some(Value::from(id.as_str())));
+}
+
+/// A node whose fallback poll is a minute away: an event it streams sooner was pushed.
+async fn pushing_only(chain: &rollup_l1::testkit::TestChain, url: &str) -> RunningNode {
+    let node =
+        RunningNode::start(coordination_node::Config { events_poll_ms: 60_000, ..node_config(chain, url) }).await;
+    wait_synced(chain, &node.state).await;
+    node
+}
+
+#[tokio::test]
+async fn events_are_pushed_as_they_commit_to_this_replica_and_to_the_others() {
+    let app = NodeApp::postgres().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let (a, b) = (pushing_only(&app.chain, &app.db.url).await, pushing_only(&app.chain, &app.db.url).await);
+    // Every node (the test app's, A and B) listens before anything is submitted.
+    for _ in 0..500 {
+        if app.db.listeners().await >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(app.db.listeners().await >= 3, "each node listens for the others' events");
+    let (mut on_a, mut on_b) = (SseReader::open(&a, None).await, SseReader::open(&b, None).await);
+    let chain = &app.chain;
+    let signed = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    let (status, body) = a.submit(&signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for stream in [&mut on_a, &mut on_b] {
+        let events = stream.until("quote_accepted").await;
+        assert_eq!(events.last().map(|e| e.data["id"].clone()), Some(body["id"].clone()));
+    }
+}
+
+#[tokio::test]
+async fn an_embedded_node_pushes_its_events_as_they_commit() {
+    let db = crate::support::TestDb::sqlite().await;
+    let chain = &rollup_l1::testkit::TestChain::start().await;
+    chain.epoch_zero_ready_to_claim().await;
+    let node = pushing_only(chain, &db.url).await;
+    let mut stream = SseReader::open(&node, None).await;
+    let (status, body) = node.submit(&chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(stream.until("quote_accepted").await.last().map(|e| e.data["id"].clone()), Some(body["id"].clone()));
+}
+
+#[tokio::test]
+async fn events_written_without_a_signal_arrive_by_the_fallback_poll() {
+    let app = NodeApp::sqlite().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let mut stream = SseReader::open(&app.node, None).await;
+    // Written through another handle on the same file: the node is not told, it has to look.
+    let chain = &app.chain;
+    let signed = chain.sign(&chain.prover, chain.quote(&chain.prover, 0).await);
+    let id = signed.id(&chain.config.quote_domain());
+    app.db.store.insert_quote(id, &signed, 100).await.expect("stored");
+    let events = stream.until("quote_accepted").await;
+    assert_eq!(events.last().map(|e| e.data["id"].clone()), Some(Value::from(id.to_string())));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The coordination node's tests, one binary: storage on both backends, and more as it grows.
 
 mod app;
+mod client;
 mod events;
 mod intake;
 mod migration;

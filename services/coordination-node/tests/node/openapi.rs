@@ -70,6 +70,48 @@ fn the_committed_spec_is_well_formed() {
     {
         assert!(paths.contains_key(route), "{route} is documented");
     }
+
+    // Every error answer says which codes it can carry: a refused quote, any refusal an HTTP
+    // submission can get (gossip-only verdicts are not among them).
+    let submit = error_codes(&spec, "/epoch-proof-quotes", "post");
+    let refused: BTreeSet<&str> = submit["422"].iter().chain(&submit["400"]).map(String::as_str).collect();
+    for code in node_api::RefusalCode::ALL {
+        assert_eq!(refused.contains(code.as_str()), code.over_http(), "{code} is documented where it can be answered");
+    }
+    assert_eq!(submit["429"], ["rate_limited"]);
+    assert_eq!(error_codes(&spec, "/epoch-proof-quotes/{id}", "get")["404"], ["quote_not_found"]);
+}
+
+/// The codes each error answer (status 4xx or 5xx, in the error envelope) of an operation
+/// documents; fails if one of them documents none.
+fn error_codes(spec: &Value, path: &str, method: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let responses = spec["paths"][path][method]["responses"].as_object().expect("responses");
+    let mut codes = std::collections::BTreeMap::new();
+    for (status, response) in responses.iter().filter(|(status, _)| status.as_str() >= "400") {
+        let schema = &response["content"]["application/json"]["schema"];
+        if schema["$ref"].as_str().is_some_and(|r| !r.ends_with("/ErrorBody")) {
+            continue; // an answer with a body of its own (`/readyz`'s readiness)
+        }
+        let listed: Vec<String> = schema["allOf"]
+            .as_array()
+            .and_then(|parts| parts.iter().find_map(|p| p["properties"]["code"]["enum"].as_array()))
+            .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        assert!(!listed.is_empty(), "{method} {path} {status} documents the codes it can carry");
+        codes.insert(status.clone(), listed);
+    }
+    codes
+}
+
+#[test]
+fn every_error_answer_documents_its_codes() {
+    let text = std::fs::read_to_string(committed_path()).expect("openapi.yaml is committed");
+    let spec: Value = yaml_serde::from_str(&text).expect("YAML");
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            error_codes(&spec, path, method);
+        }
+    }
 }
 
 fn collect_refs(value: &Value, out: &mut Vec<String>) {

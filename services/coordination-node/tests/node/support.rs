@@ -38,6 +38,19 @@ impl TestDb {
         }
     }
 
+    /// How many sessions on this PostgreSQL database listen for notifications (a node's event
+    /// forwarder, once its `LISTEN` has run).
+    pub(crate) async fn listeners(&self) -> i64 {
+        use sqlx::Connection;
+        let Some((admin, name)) = &self.blank.cleanup else { panic!("only PostgreSQL test databases have listeners") };
+        let mut conn = sqlx::PgConnection::connect(admin).await.expect("admin connection");
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN %'")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count listeners")
+    }
+
     /// A new PostgreSQL database with the node's schema.
     pub(crate) async fn postgres() -> Self {
         Self::on(BlankDb::postgres().await).await
