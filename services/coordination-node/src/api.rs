@@ -609,7 +609,7 @@ fn parse_prover(prover: Option<&str>) -> Result<Option<Address>, NodeError> {
 pub(crate) async fn list_quotes(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<QuotesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<QuotePage>, NodeError> {
+) -> Result<Response, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
     let epoch = query.epoch.as_deref().ok_or_else(|| NodeError::BadParameter {
         code: "missing_parameter",
@@ -638,13 +638,36 @@ pub(crate) async fn list_quotes(
                 .ok_or_else(|| NodeError::bad_parameter("cursor", "cursor must be a nextCursor from a previous page"))
         })
         .transpose()?;
+    if status == Some(QuoteStatus::Pending) && prover.is_none() && after.is_none() {
+        // The proposer's question: the best claimable quotes, from memory while current.
+        let body = state
+            .best
+            .page(&state.store, epoch, limit, || async {
+                let page = quote_page(&state, epoch, status, None, None, limit).await?;
+                serde_json::to_vec(&page).map(bytes::Bytes::from).map_err(|e| NodeError::Internal(e.to_string()))
+            })
+            .await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    Ok(Json(quote_page(&state, epoch, status, prover, after, limit).await?).into_response())
+}
+
+/// A page of the quotes of `epoch` from the database (see [`crate::store::NodeStore::quotes_page`]).
+async fn quote_page(
+    state: &AppState,
+    epoch: u64,
+    status: Option<QuoteStatus>,
+    prover: Option<Address>,
+    after: Option<(u32, i64)>,
+    limit: u32,
+) -> Result<QuotePage, NodeError> {
     let records = state.store.quotes_page(epoch, status, prover, after, limit).await?;
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last().map(|r| format!("{}-{}", r.quote.quote.basis_point_fee, r.seq)))
         .flatten();
-    let claims = epoch_claims(&state, &records).await?;
+    let claims = epoch_claims(state, &records).await?;
     let quotes = records.into_iter().map(|r| QuoteView::new(r, None, &claims)).collect();
-    Ok(Json(QuotePage { quotes, next_cursor }))
+    Ok(QuotePage { quotes, next_cursor })
 }
 
 /// The claims of the epoch of `records` (all of one epoch), read only if one of them expired

@@ -5,10 +5,12 @@
 //! Modules by concern: [`config`] (settings), [`domain`] (refusals and events, free of HTTP and
 //! SQL), [`intake`] (validation and storage of a quote), [`store`] with [`writer`] (the
 //! database), [`watcher`] and [`view`] (L1), [`events`] (the live stream), [`p2p`] (gossip),
-//! [`api`] with [`error`] (HTTP), [`metrics`], [`state`] and [`app`] (wiring).
+//! [`api`] with [`error`] (HTTP) and [`best`] (the best quotes from memory), [`metrics`],
+//! [`state`] and [`app`] (wiring).
 
 pub mod api;
 pub mod app;
+pub mod best;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -8,7 +8,7 @@ use std::{
 use alloy::providers::DynProvider;
 use rollup_l1::RollupConfig;
 
-use crate::{config::Config, events, metrics::Metrics, store::Store, view, watcher::WatcherStatus, writer};
+use crate::{best, config::Config, events, metrics::Metrics, store::Store, view, watcher::WatcherStatus, writer};
 
 /// What the handlers and background tasks share.
 #[derive(Clone)]
@@ -23,6 +23,8 @@ pub struct AppState {
     pub writer: writer::QuoteWriter,
     /// Fans events out to stream clients.
     pub events: Arc<events::EventHub>,
+    /// The first pages of claimable quotes, from memory while current.
+    pub best: Arc<best::BestPages>,
     /// The node's gossip peer, when P2P is enabled.
     pub gossip: Option<quote_gossip::GossipHandle>,
     pub(crate) config: Arc<Config>,
@@ -49,6 +51,7 @@ impl AppState {
             view: Arc::new(view::ViewCache::default()),
             writer,
             events: events::EventHub::new(config.events_buffer),
+            best: Arc::default(),
             gossip,
             config: Arc::new(config),
             rollup: Arc::new(OnceLock::new()),

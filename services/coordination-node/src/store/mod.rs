@@ -509,6 +509,17 @@ impl Store {
         }
     }
 
+    /// A number that moves whenever something a read can see may have changed, counting every
+    /// change committed before the call: on PostgreSQL the latest event's sequence number (every
+    /// change to quotes, epochs or claims appends events in its transaction, whichever replica
+    /// made it); on SQLite, whose one process makes every change, this store's count of commits.
+    pub async fn read_version(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Postgres(store) => Ok(store.latest_event_seq().await?.unsigned_abs()),
+            Self::Sqlite(store) => Ok(*store.events.subscribe().borrow()),
+        }
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         match self {

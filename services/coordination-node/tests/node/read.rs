@@ -138,3 +138,82 @@ async fn epochs_claims_and_a_claimed_quote_as_l1_saw_them() {
     let (_, none) = app.node.get(&format!("/claims?prover={}", chain.prover2.address())).await;
     assert_eq!(none["claims"], serde_json::json!([]));
 }
+
+/// The ids of the proposer's page (`GET /epoch-proof-quotes?epoch=0`), as `node` answers it.
+async fn best(node: &crate::app::RunningNode) -> Vec<String> {
+    let (status, page) = node.get("/epoch-proof-quotes?epoch=0").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["quotes"].as_array().expect("quotes").iter().map(|q| q["id"].as_str().expect("id").to_owned()).collect()
+}
+
+/// The best quotes are answered from memory; each read below comes right after the change it
+/// must show has been committed, with no waiting for the answer to catch up.
+async fn the_best_list_is_current_after_every_change(app: NodeApp) {
+    let chain = &app.chain;
+    let store = app.node.store();
+    assert!(best(&app.node).await.is_empty());
+    let a500 = submit(&app, false, 500).await;
+    assert_eq!(best(&app.node).await, std::slice::from_ref(&a500), "after a 201");
+    let a400 = submit(&app, false, 400).await;
+    assert_eq!(best(&app.node).await, std::slice::from_ref(&a400), "after a supersede");
+    let b450 = submit(&app, true, 450).await;
+    assert_eq!(best(&app.node).await, [a400.clone(), b450.clone()]);
+
+    let snapshot = chain.anvil.snapshot().await.expect("snapshot");
+    let mut claimed = chain.quote(&chain.prover, 0).await;
+    claimed.basis_point_fee = 400;
+    chain.claim(claimed).await.expect("claims");
+    app.synced().await;
+    assert!(best(&app.node).await.is_empty(), "after a claim");
+
+    // The claim's L1 block leaves the chain: both quotes are claimable again.
+    assert!(chain.anvil.revert_to(snapshot).await.expect("reverts"));
+    for _ in 0..3 {
+        chain.anvil.mine().await.expect("mines");
+    }
+    for _ in 0..500 {
+        if store.open_claim().await.expect("reads").is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(store.open_claim().await.expect("reads").is_none(), "the reorg is committed");
+    assert_eq!(best(&app.node).await, [a400, b450], "after a reorg");
+
+    // Past their validity: expired.
+    chain.warp_to_slot(chain.config.claim_window(0).1 + 1).await;
+    app.synced().await;
+    assert!(best(&app.node).await.is_empty(), "after an expiry");
+}
+
+#[tokio::test]
+async fn the_best_list_is_current_after_every_change_on_sqlite() {
+    the_best_list_is_current_after_every_change(ready().await).await;
+}
+
+#[tokio::test]
+async fn the_best_list_is_current_after_every_change_on_postgres() {
+    let app = NodeApp::postgres().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    the_best_list_is_current_after_every_change(app).await;
+}
+
+#[tokio::test]
+async fn the_best_list_is_current_after_another_replicas_write() {
+    let app = NodeApp::postgres().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let other = crate::app::RunningNode::start(crate::app::node_config(&app.chain, &app.db.url)).await;
+    crate::app::wait_synced(&app.chain, &other.state).await;
+    assert!(best(&other).await.is_empty());
+    // Many readers at once before and after the write: the one version read they share never
+    // started before a reader arrived.
+    let before = futures_util::future::join_all((0..32).map(|_| best(&other))).await;
+    assert!(before.iter().all(Vec::is_empty));
+    let id = submit(&app, false, 500).await;
+    let after = futures_util::future::join_all((0..32).map(|_| best(&other))).await;
+    for answer in after {
+        assert_eq!(answer, std::slice::from_ref(&id), "the other replica's answer right after the 201");
+    }
+}
