@@ -33,6 +33,10 @@ pub(crate) struct NodeArgs {
     /// PostgreSQL server (a database is created for the run and dropped after).
     #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
+    /// Run the node on an embedded SQLite file (the quick start's default) instead of PostgreSQL;
+    /// the single-row insert baseline then uses such a file too.
+    #[arg(long)]
+    sqlite: bool,
 }
 
 pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()> {
@@ -40,6 +44,11 @@ pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()
     let provers = fund_provers(&chain, args.provers).await?;
     chain.epoch_zero_ready_to_claim().await;
 
+    if args.sqlite {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.sqlite").display());
+        return measure(&args, connections, &chain, &provers, &url).await;
+    }
     let db = ScratchDatabase::create(&args.database_url, "node").await?;
     let result = measure(&args, connections, &chain, &provers, &db.url).await;
     db.drop().await?;
@@ -112,16 +121,19 @@ async fn measure(
     eprintln!("signed {} quotes in {:.1} s", bodies.len(), started.elapsed().as_secs_f64());
 
     let recovery = recovery_rate(&bodies);
-    let insert = insert_rate(url, connections).await?;
+    let insert = if args.sqlite { sqlite_insert_rate(connections).await? } else { insert_rate(url, connections).await? };
 
     let (_state, addr, node) = start_node(chain, url, 200).await?;
 
+    // A profiler started on this line sees the node under load, not the set-up.
+    eprintln!("submitting {} quotes to the node", bodies.len());
     let source = Arc::new(Bodies { bodies, cycle: false, next: 0.into(), get: false });
     let result = round(addr, "/epoch-proof-quotes", source, connections, 600.0).await;
     node.abort();
 
+    let backend = if args.sqlite { "SQLite" } else { "PostgreSQL" };
     println!(
-        "{} quotes from {} provers, {connections} keep-alive connections, node on PostgreSQL:\n",
+        "{} quotes from {} provers, {connections} keep-alive connections, node on {backend}:\n",
         args.quotes,
         provers.len()
     );
@@ -129,7 +141,7 @@ async fn measure(
     println!("|---|---:|---:|---:|");
     println!("| raw signature recovery, one core (baseline) | {recovery:.0}/s | | |");
     println!(
-        "| PostgreSQL single-row insert, {connections} connections (baseline) | {:.0}/s | {} | {} |",
+        "| {backend} single-row insert, {connections} connections (baseline) | {:.0}/s | {} | {} |",
         insert.0,
         ms(insert.1),
         ms(insert.2)
@@ -218,6 +230,31 @@ async fn insert_rate(url: &str, connections: usize) -> anyhow::Result<(f64, f64,
     sqlx::query("CREATE TABLE insert_baseline (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
         .execute(&pool)
         .await?;
+    insert_load(pool, "INSERT INTO insert_baseline (payload) VALUES ($1)", connections).await
+}
+
+/// [`insert_rate`] on a fresh SQLite file, through one connection as the node's store uses it.
+async fn sqlite_insert_rate(connections: usize) -> anyhow::Result<(f64, f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("baseline.sqlite").display());
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await?;
+    sqlx::query("CREATE TABLE insert_baseline (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    insert_load(pool, "INSERT INTO insert_baseline (payload) VALUES (?)", connections).await
+}
+
+/// Single-row inserts of `sql` from `connections` tasks for three seconds: rate, p50, p99.
+async fn insert_load<DB: sqlx::Database>(
+    pool: sqlx::Pool<DB>,
+    sql: &'static str,
+    connections: usize,
+) -> anyhow::Result<(f64, f64, f64)>
+where
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     let deadline = Instant::now() + Duration::from_secs(3);
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
@@ -227,7 +264,7 @@ async fn insert_rate(url: &str, connections: usize) -> anyhow::Result<(f64, f64,
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    if sqlx::query("INSERT INTO insert_baseline (payload) VALUES ($1)")
+                    if sqlx::query(sql)
                         .bind("0x0000000000000000000000000000000000000000000000000000000000000000")
                         .execute(&pool)
                         .await
