@@ -44,6 +44,17 @@ pub enum DevChainError {
     /// anvil did not start.
     #[error("anvil did not start: {0}")]
     Start(String),
+    /// The port asked for is taken.
+    #[error(
+        "anvil cannot listen on 127.0.0.1:{port}: the port is in use{}; a devnet killed with SIGKILL leaves its anvil running: stop that process, or choose another port",
+        match owner { Some(owner) => format!(" by {owner}"), None => String::new() }
+    )]
+    PortInUse {
+        /// The port.
+        port: u16,
+        /// The process listening on it (`pid 123 (anvil --port …)`), when it can be found.
+        owner: Option<String>,
+    },
     /// A call to anvil failed.
     #[error("anvil RPC: {0}")]
     Rpc(#[from] alloy::transports::TransportError),
@@ -89,6 +100,33 @@ pub fn anvil_binary() -> Result<PathBuf, DevChainError> {
     if bin.exists() { Ok(bin) } else { Err(DevChainError::Install(format!("{} missing after install", bin.display()))) }
 }
 
+/// The process listening on loopback TCP `port`, as `pid N (its command line)`, read from
+/// `/proc` (Linux; `None` elsewhere, or when the process belongs to another user).
+fn listener_on(port: u16) -> Option<String> {
+    // The socket's inode, from the table of TCP sockets: local address `ADDR:PORT` in hex, state
+    // 0A (listening), inode in the tenth column.
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
+        std::fs::read_to_string(table).ok()?.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (local_port == port && *fields.get(3)? == "0A").then(|| fields.get(9).map(|i| (*i).to_owned())).flatten()
+        })
+    })?;
+    let socket = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let owns = std::fs::read_dir(entry.path().join("fd"))
+            .ok()?
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket.as_str()));
+        owns.then(|| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let command = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            format!("pid {pid} ({})", command.trim())
+        })
+    })
+}
+
 /// How to start anvil.
 #[derive(Clone, Debug)]
 pub struct AnvilOptions {
@@ -129,6 +167,12 @@ impl Anvil {
     }
 
     fn spawn_blocking(options: AnvilOptions) -> Result<Self, DevChainError> {
+        if options.port != 0
+            && let Err(error) = std::net::TcpListener::bind(("127.0.0.1", options.port))
+            && error.kind() == std::io::ErrorKind::AddrInUse
+        {
+            return Err(DevChainError::PortInUse { port: options.port, owner: listener_on(options.port) });
+        }
         let bin = anvil_binary()?;
         let mut command = Command::new(&bin);
         command

@@ -121,7 +121,8 @@ async fn measure(
     eprintln!("signed {} quotes in {:.1} s", bodies.len(), started.elapsed().as_secs_f64());
 
     let recovery = recovery_rate(&bodies);
-    let insert = if args.sqlite { sqlite_insert_rate(connections).await? } else { insert_rate(url, connections).await? };
+    let insert =
+        if args.sqlite { sqlite_insert_rate(connections).await? } else { insert_rate(url, connections).await? };
 
     let (_state, addr, node) = start_node(chain, url, 200).await?;
 
@@ -238,9 +239,7 @@ async fn sqlite_insert_rate(connections: usize) -> anyhow::Result<(f64, f64, f64
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("baseline.sqlite").display());
     let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await?;
-    sqlx::query("CREATE TABLE insert_baseline (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
-        .execute(&pool)
-        .await?;
+    sqlx::query("CREATE TABLE insert_baseline (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)").execute(&pool).await?;
     insert_load(pool, "INSERT INTO insert_baseline (payload) VALUES (?)", connections).await
 }
 
