@@ -125,8 +125,11 @@ pub struct DecimalUint256;
 
 impl utoipa::PartialSchema for DecimalUint256 {
     fn schema() -> RefOr<Schema> {
+        // Up to 77 digits without a leading zero, or 78 digits at most the maximum (which starts
+        // with 1: so 1 and then at most the rest of it).
         let shorter = format!("0|[1-9][0-9]{{0,{}}}", UINT256_MAX.len() - 2);
-        text(format!("^(?:{shorter}|{})$", same_length(DECIMAL, UINT256_MAX)), "A uint256 as a decimal string")
+        let longest = format!("1(?:{})", same_length(DECIMAL, &UINT256_MAX[1..]));
+        text(format!("^(?:{shorter}|{longest})$"), "A uint256 as a decimal string")
     }
 }
 
@@ -250,7 +253,8 @@ mod tests {
         for ok in ["0", "7", "10", "1000000000000000000", UINT256_MAX, &"9".repeat(77)] {
             assert!(decimal.is_match(ok), "{ok}");
         }
-        for bad in ["", "00", "07", "-1", "0x1", above, &"9".repeat(78), &format!("{UINT256_MAX}0")] {
+        let leading_zero = format!("0{}", "9".repeat(77));
+        for bad in ["", "00", "07", "-1", "0x1", above, &"9".repeat(78), &format!("{UINT256_MAX}0"), &leading_zero] {
             assert!(!decimal.is_match(bad), "{bad}");
         }
         let hash = pattern_of(Hash32::schema());

@@ -643,8 +643,12 @@ pub(crate) async fn list_quotes(
         let body = state
             .best
             .page(&state.store, epoch, limit, || async {
-                let page = quote_page(&state, epoch, status, None, None, limit).await?;
-                serde_json::to_vec(&page).map(bytes::Bytes::from).map_err(|e| NodeError::Internal(e.to_string()))
+                // A database failure was logged where it became a `NodeError`.
+                let page = quote_page(&state, epoch, status, None, None, limit).await.ok()?;
+                serde_json::to_vec(&page)
+                    .map_err(|error| tracing::error!(%error, "cannot write a page of quotes as JSON"))
+                    .ok()
+                    .map(bytes::Bytes::from)
             })
             .await?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());

@@ -1,5 +1,6 @@
 //! The node assembled: its routes and OpenAPI document, and the tasks that run beside the HTTP
-//! server (the L1 watcher, the view reload, the event poll, gossip validation).
+//! server (the L1 watcher, the view reload, the event reader and, on PostgreSQL, the listener
+//! for other replicas' events, gossip validation).
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -54,11 +55,16 @@ fn routes(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> OpenApiRouter<A
         .routes(routes!(api::metrics))
 }
 
+/// The routes and their OpenAPI document, each error answer with the codes it can carry.
+fn documented(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = routes(limiter).split_for_parts();
+    service_kit::schema::document_error_codes(&mut openapi, error_codes);
+    (router, openapi)
+}
+
 /// The OpenAPI document of the node.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut openapi = routes(service_kit::rate_limit::RateLimiter::new(0, 0)).into_openapi();
-    service_kit::schema::document_error_codes(&mut openapi, error_codes);
-    openapi
+    documented(service_kit::rate_limit::RateLimiter::new(0, 0)).1
 }
 
 /// The codes an error answer of an operation can carry, by its status (none for an answer the
@@ -114,8 +120,7 @@ pub fn openapi_yaml() -> anyhow::Result<String> {
 pub fn app(state: AppState) -> Router {
     let limiter =
         service_kit::rate_limit::RateLimiter::new(state.config.rate_limit_per_second, state.config.rate_limit_burst);
-    let (router, mut openapi) = routes(limiter).split_for_parts();
-    service_kit::schema::document_error_codes(&mut openapi, error_codes);
+    let (router, openapi) = documented(limiter);
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,

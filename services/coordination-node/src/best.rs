@@ -3,15 +3,18 @@
 //! read from the database again only after something changed.
 //!
 //! Freshness: a page is served only if it was read at the store's current version
-//! ([`Store::read_version`]), which every commit that changes quotes, epochs or claims moves
+//! ([`Store::read_version`]), which every commit that changes a quote's status or a claim moves
 //! before its writer answers (so a read after a `201`, a supersede, a claim, an expiry, a prune
 //! or a reorg misses), and which on PostgreSQL is read from the database, so another replica's
 //! commit counts as soon as it is committed. The version is read before the page, so a page
-//! built while a commit lands is labelled older than it is and replaced at the next read.
+//! built while a commit lands is labelled older than it is and replaced at the next read. (On
+//! SQLite the count moves just after the commit, before the writer answers: a read racing a
+//! watcher step within those microseconds may get the page of the step before.)
 //!
 //! One version read serves every request that arrived before it started ([`SharedVersion`]):
 //! under load the database sees one small query per round trip, not one per request, and no
-//! request is answered from a read that began before it arrived.
+//! request is answered from a read that began before it arrived. Likewise one build of a page
+//! serves every request that needs it at the same version.
 
 use std::{
     collections::HashMap,
@@ -30,21 +33,29 @@ use crate::{error::NodeError, store::Store};
 /// Most pages kept (each is one epoch and page size; about 60 KB for 100 quotes).
 const MAX_PAGES: usize = 256;
 
+/// Longest wait for the store's version before the request is answered `503`: a read that
+/// hangs must not hold every later request.
+const VERSION_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A page being built, shared by the requests that need it at one version (`None`: it failed).
+type Building = Arc<tokio::sync::OnceCell<Option<Bytes>>>;
+
 /// The first pages of claimable quotes, by epoch and page size, each with the version it was
 /// read at.
 #[derive(Debug, Default)]
 pub struct BestPages {
     pages: Mutex<HashMap<(u64, u32), (u64, Bytes)>>,
+    building: Mutex<HashMap<(u64, u32, u64), Building>>,
     version: SharedVersion,
 }
 
 impl BestPages {
     /// The page of `epoch` with `limit` quotes: from memory when read at the current version,
-    /// else built by `build` and kept.
+    /// else built by `build` (`None` when it failed, having said why in the log) and kept.
     pub async fn page<F, Fut>(&self, store: &Store, epoch: u64, limit: u32, build: F) -> Result<Bytes, NodeError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, NodeError>>,
+        Fut: Future<Output = Option<Bytes>>,
     {
         let version = self.version.read(store).await?;
         let key = (epoch, limit);
@@ -53,7 +64,15 @@ impl BestPages {
         {
             return Ok(body.clone());
         }
-        let body = build().await?;
+        let building = {
+            let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+            building.retain(|(_, _, at), _| *at >= version);
+            building.entry((epoch, limit, version)).or_default().clone()
+        };
+        // The first request builds; the others wait for its page (or take over if it goes away).
+        let built = building.get_or_init(build).await.clone();
+        self.building.lock().unwrap_or_else(PoisonError::into_inner).remove(&(epoch, limit, version));
+        let body = built.ok_or(NodeError::DatabaseUnavailable)?;
         let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
         // Pages read before this version are stale; a concurrent reader may have kept a newer one.
         pages.retain(|_, (read_at, _)| *read_at >= version);
@@ -100,17 +119,24 @@ impl SharedVersion {
                 let covers = self.tickets.load(Ordering::SeqCst);
                 let (store, read) = (store.clone(), self.read.clone());
                 tokio::spawn(async move {
-                    let version = store.read_version().await;
-                    if let Err(error) = &version {
-                        tracing::warn!(%error, "cannot read the store's version");
-                    }
+                    let version = match tokio::time::timeout(VERSION_READ_TIMEOUT, store.read_version()).await {
+                        Ok(Ok(version)) => Some(version),
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "cannot read the store's version");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::warn!("reading the store's version took too long");
+                            None
+                        }
+                    };
                     // Free before told: a request woken by this read that it does not cover
                     // must be able to start the next one.
                     drop(reading);
                     // Kept only if no later read was told first; every waiter is woken either way.
                     read.send_modify(|last| {
                         if covers >= last.0 {
-                            *last = (covers, version.ok());
+                            *last = (covers, version);
                         }
                     });
                 });

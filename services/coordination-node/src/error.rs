@@ -36,9 +36,6 @@ pub enum NodeError {
         /// For people.
         message: String,
     },
-    /// A failure of the node itself (`500 internal_error`; the cause goes to the log only).
-    #[error("internal error: {0}")]
-    Internal(String),
     /// Nothing by that name (`404`).
     #[error("{message}")]
     NotFound {
@@ -74,7 +71,6 @@ impl NodeError {
             Self::Refused(refusal) => refusal.code().as_str(),
             Self::DatabaseUnavailable | Self::QuoteNotStored => "database_unavailable",
             Self::ChainViewUnavailable(_) => "chain_view_unavailable",
-            Self::Internal(_) => "internal_error",
             Self::BadParameter { code, .. } | Self::NotFound { code, .. } => code,
         }
     }
@@ -120,7 +116,6 @@ impl NodeError {
                 }
             }
             Self::NotFound { code, message } => ApiError::new(StatusCode::NOT_FOUND, *code, message.clone()),
-            Self::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

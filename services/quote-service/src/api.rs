@@ -87,7 +87,7 @@ impl QuoteRequest {
 #[serde(rename_all = "camelCase")]
 pub struct QuoteResponse {
     /// Share of the epoch's fees asked, in basis points (at least the policy's `minBps`).
-    #[schema(minimum = 0, maximum = 10000, example = 250)]
+    #[schema(minimum = 1, maximum = 10000, example = 250)]
     pub basis_point_fee: u32,
     /// Bond staked from the prover's escrow if the quote is claimed.
     #[schema(value_type = service_kit::schema::DecimalUint256, example = "5000000000000000000")]

@@ -160,9 +160,14 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the service (what `/openapi.json` serves).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut openapi = routes().into_openapi();
+    documented().1
+}
+
+/// The routes and their OpenAPI document, each error answer with the codes it can carry.
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = routes().split_for_parts();
     service_kit::schema::document_error_codes(&mut openapi, error_codes);
-    openapi
+    (router, openapi)
 }
 
 /// The codes an error answer of an operation can carry, by its status.
@@ -179,8 +184,7 @@ fn error_codes(operation: &str, status: u16) -> Vec<&'static str> {
 /// The whole HTTP application: routes, `/openapi.json`, the browsable docs at `/docs`, and the
 /// layers (body limit, timeout, panic guard, metrics).
 pub fn app(state: AppState) -> Router {
-    let (router, mut openapi) = routes().split_for_parts();
-    service_kit::schema::document_error_codes(&mut openapi, error_codes);
+    let (router, openapi) = documented();
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,

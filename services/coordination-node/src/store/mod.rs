@@ -466,6 +466,11 @@ impl EventSignal {
         self.0.send_modify(|count| *count = count.wrapping_add(1));
     }
 
+    /// How many commits it has signalled.
+    pub(crate) fn count(&self) -> u64 {
+        *self.0.borrow()
+    }
+
     /// A receiver that sees a change at each commit after this call.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.0.subscribe()
@@ -509,14 +514,15 @@ impl Store {
         }
     }
 
-    /// A number that moves whenever something a read can see may have changed, counting every
-    /// change committed before the call: on PostgreSQL the latest event's sequence number (every
-    /// change to quotes, epochs or claims appends events in its transaction, whichever replica
-    /// made it); on SQLite, whose one process makes every change, this store's count of commits.
+    /// A number that moves whenever a quote's status or a claim may have changed, counting every
+    /// such change committed before the call: on PostgreSQL the latest event's sequence number
+    /// (each of those changes appends events in its transaction, whichever replica made it); on
+    /// SQLite, whose one process makes every change, this store's count of commits that appended
+    /// events. (Blocks and deposits change without events: this is no version of those.)
     pub async fn read_version(&self) -> Result<u64, StoreError> {
         match self {
             Self::Postgres(store) => Ok(store.latest_event_seq().await?.unsigned_abs()),
-            Self::Sqlite(store) => Ok(*store.events.subscribe().borrow()),
+            Self::Sqlite(store) => Ok(store.events.count()),
         }
     }
 

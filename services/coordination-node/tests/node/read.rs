@@ -217,3 +217,23 @@ async fn the_best_list_is_current_after_another_replicas_write() {
         assert_eq!(answer, std::slice::from_ref(&id), "the other replica's answer right after the 201");
     }
 }
+
+#[tokio::test]
+async fn a_version_check_that_hangs_answers_503_and_does_not_hold_later_requests() {
+    use sqlx::{Connection, Executor};
+    let app = NodeApp::postgres().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let id = submit(&app, false, 500).await;
+    assert_eq!(best(&app.node).await, std::slice::from_ref(&id));
+    // Another session locks the events table: reading the latest event number waits behind it.
+    let mut blocker = sqlx::PgConnection::connect(&app.db.url).await.expect("connects");
+    blocker.execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE").await.expect("locks");
+    let started = std::time::Instant::now();
+    let (status, body) = app.node.get("/epoch-proof-quotes?epoch=0").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("database_unavailable")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "answered in {:?}", started.elapsed());
+    blocker.execute("ROLLBACK").await.expect("unlocks");
+    // The hung read ends with the lock; the next request gets a fresh check and the page.
+    assert_eq!(best(&app.node).await, [id]);
+}
