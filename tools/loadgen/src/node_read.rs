@@ -71,13 +71,6 @@ async fn measure(
         base.push(round(addr, "/healthz", get(), connections, seconds).await);
         best.push(round(addr, "/epoch-proof-quotes?epoch=0&limit=100", get(), connections, seconds).await);
     }
-    // A second replica on the same database: its subscribers learn of the commits through
-    // PostgreSQL's notifications.
-    let (_other_state, other_addr, other) = start_node(chain, url, args.events_poll_ms).await?;
-    let fanout = fan_out(args, chain, addr, &[addr, other_addr]).await?;
-    node.abort();
-    other.abort();
-
     println!(
         "{} quotes stored for epoch 0 from {} provers ({} pending); {connections} keep-alive connections, {rounds} rounds × {seconds} s; median round:\n",
         args.quotes,
@@ -93,15 +86,24 @@ async fn measure(
         let ratio = median(rounds.iter().zip(&base).map(|(r, b)| r.rps / b.rps).collect());
         println!("| {name} | {rps:.0} | {} | {} | {:.1} % |", ms(p50), ms(p99), ratio * 100.0);
     }
+    // A second replica on the same database: its subscribers learn of the commits through
+    // PostgreSQL's notifications.
+    let (_other_state, other_addr, other) = start_node(chain, url, args.events_poll_ms).await?;
+    let fanout = fan_out(args, chain, addr, &[addr, other_addr]).await?;
+    node.abort();
+    other.abort();
+
+    let (accepted, refused) = (fanout.accepted, fanout.refused);
     println!(
-        "\nEvent fan-out: {} quotes accepted by replica A, 20 ms apart, while {} subscribers listened on \
-         each replica (fallback poll every {} ms); from the 201 answer to the event at a subscriber:\n",
-        args.events, args.subscribers, args.events_poll_ms,
+        "\nEvent fan-out: {accepted} quotes accepted by replica A ({refused} refused), 20 ms apart, while {} \
+         subscribers listened on each replica (fallback poll every {} ms); from the 201 answer to the event at \
+         a subscriber:\n",
+        args.subscribers, args.events_poll_ms,
     );
     println!("| subscribers on | deliveries | p50 | p99 | max |");
     println!("|---|---:|---:|---:|---:|");
     for (name, (delivered, expected, p50, p99, max)) in
-        ["A (took the quotes)", "B (another replica)"].iter().zip(fanout)
+        ["A (took the quotes)", "B (another replica)"].iter().zip(fanout.replicas)
     {
         println!("| {name} | {delivered}/{expected} | {} | {} | {} |", ms(p50), ms(p99), ms(max));
     }
@@ -156,15 +158,25 @@ async fn subscribe(addr: std::net::SocketAddr, seen: Seen) -> anyhow::Result<()>
     Ok(())
 }
 
+/// What [`fan_out`] measured.
+struct FanOut {
+    /// Quotes stored (`201`).
+    accepted: usize,
+    /// Quotes refused (a long seeding can outlast the epoch's claim window).
+    refused: usize,
+    /// For each replica: deliveries, expected deliveries, and the p50, p99 and maximum time from
+    /// the `201` to the event at a subscriber.
+    replicas: Vec<(usize, usize, f64, f64, f64)>,
+}
+
 /// Submits `args.events` quotes to `submit_to` while `args.subscribers` stream clients listen on
-/// each of `replicas`; for each replica: deliveries, expected deliveries, and the p50, p99 and
-/// maximum time from the `201` to the event at a subscriber.
+/// each of `replicas`.
 async fn fan_out(
     args: &NodeReadArgs,
     chain: &TestChain,
     submit_to: std::net::SocketAddr,
     replicas: &[std::net::SocketAddr],
-) -> anyhow::Result<Vec<(usize, usize, f64, f64, f64)>> {
+) -> anyhow::Result<FanOut> {
     let provers = fund_provers(chain, 4).await?;
     let seen: Vec<Vec<Seen>> =
         replicas.iter().map(|_| (0..args.subscribers).map(|_| Seen::default()).collect()).collect();
@@ -179,21 +191,32 @@ async fn fan_out(
     let domain = chain.config.quote_domain();
     let client = node_api::client::NodeClient::new(format!("http://{submit_to}/").parse()?)?;
     let mut acked: HashMap<String, Instant> = HashMap::new();
+    let mut refused = 0;
     for i in 0..args.events {
         let signer = &provers[i % provers.len()];
         let mut quote = template;
         quote.prover = signer.address();
         quote.basis_point_fee = 10 + i as u32;
         let signed = signer.sign(quote, &domain);
-        if client.submit_quote(&signed).await?.created {
-            acked.insert(signed.id(&domain).to_string(), Instant::now());
+        match client.submit_quote(&signed).await {
+            Ok(submitted) if submitted.created => {
+                acked.insert(signed.id(&domain).to_string(), Instant::now());
+            }
+            Ok(_) => {}
+            Err(error @ node_api::client::ClientError::Refused { .. }) => {
+                if refused == 0 {
+                    eprintln!("refused: {error}");
+                }
+                refused += 1;
+            }
+            Err(error) => return Err(error.into()),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(1_000 + 2 * args.events_poll_ms)).await;
     listeners.iter().for_each(|l| l.abort());
 
-    Ok(seen
+    let replicas = seen
         .iter()
         .map(|subscribers| {
             let mut latencies = Vec::new();
@@ -214,5 +237,6 @@ async fn fan_out(
             let max = latencies.last().copied().unwrap_or(0.0);
             (latencies.len(), acked.len() * args.subscribers, pick(0.5), pick(0.99), max)
         })
-        .collect())
+        .collect();
+    Ok(FanOut { accepted: acked.len(), refused, replicas })
 }
