@@ -80,93 +80,72 @@ fn number(decimal_max: &str, hex_max: &str, json_max: u64, description: &str) ->
         .into()
 }
 
-/// A uint256: a decimal string (as the services write it), a `0x` hex
-/// string, or a JSON integer up to 2^53−1.
-pub struct Uint256;
+/// Declares a type that stands for one named schema component (`value_type = …` in a
+/// `#[schema]` attribute), whose schema `$schema` builds.
+macro_rules! component {
+    ($(#[$doc:meta])* $name:ident => $schema:expr) => {
+        $(#[$doc])*
+        pub struct $name;
 
-impl utoipa::PartialSchema for Uint256 {
-    fn schema() -> RefOr<Schema> {
-        number(UINT256_MAX, &"f".repeat(64), (1 << 53) - 1, "A uint256, 0 to 2^256-1")
-    }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
 }
 
-impl utoipa::ToSchema for Uint256 {}
-
-/// A uint64 (a block number, an epoch, a count): a decimal string, a `0x` hex string, or a JSON
-/// integer up to 2^53−1.
-pub struct Uint64;
-
-impl utoipa::PartialSchema for Uint64 {
-    fn schema() -> RefOr<Schema> {
-        number(&u64::MAX.to_string(), &format!("{:x}", u64::MAX), (1 << 53) - 1, "A uint64, 0 to 2^64-1")
-    }
+component! {
+    /// A uint256: a decimal string (as the services write it), a `0x` hex
+    /// string, or a JSON integer up to 2^53−1.
+    Uint256 => number(UINT256_MAX, &"f".repeat(64), (1 << 53) - 1, "A uint256, 0 to 2^256-1")
 }
 
-impl utoipa::ToSchema for Uint64 {}
-
-/// The fee of a submitted quote in basis points, 0 to 10000: a JSON integer (as the node
-/// writes it), or a decimal or `0x` hex string.
-pub struct BasisPointFee;
-
-impl utoipa::PartialSchema for BasisPointFee {
-    fn schema() -> RefOr<Schema> {
-        number("10000", "2710", 10_000, "A fee in basis points, 0 to 10000")
-    }
+component! {
+    /// A uint64 (a block number, an epoch, a count): a decimal string, a `0x` hex string, or a JSON
+    /// integer up to 2^53−1.
+    Uint64 => number(&u64::MAX.to_string(), &format!("{:x}", u64::MAX), (1 << 53) - 1, "A uint64, 0 to 2^64-1")
 }
 
-impl utoipa::ToSchema for BasisPointFee {}
+component! {
+    /// The fee of a submitted quote in basis points, 0 to 10000: a JSON integer (as the node
+    /// writes it), or a decimal or `0x` hex string.
+    BasisPointFee => number("10000", "2710", 10_000, "A fee in basis points, 0 to 10000")
+}
 
 fn text(pattern: String, description: &str) -> RefOr<Schema> {
     ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).description(Some(description)).into()
 }
 
-/// A uint256 as the services write it: a decimal string without leading zeros, 0 to 2^256−1.
-pub struct DecimalUint256;
-
-impl utoipa::PartialSchema for DecimalUint256 {
-    fn schema() -> RefOr<Schema> {
-        // Up to 77 digits without a leading zero, or 78 digits at most the maximum (which starts
-        // with 1: so 1 and then at most the rest of it).
-        let shorter = format!("0|[1-9][0-9]{{0,{}}}", UINT256_MAX.len() - 2);
-        let longest = format!("1(?:{})", same_length(DECIMAL, &UINT256_MAX[1..]));
-        text(format!("^(?:{shorter}|{longest})$"), "A uint256 as a decimal string")
-    }
+/// Up to 77 digits without a leading zero, or 78 digits at most 2^256−1 (which starts with 1: so
+/// 1 and then at most the rest of it).
+fn canonical_uint256() -> String {
+    let shorter = format!("0|[1-9][0-9]{{0,{}}}", UINT256_MAX.len() - 2);
+    let longest = format!("1(?:{})", same_length(DECIMAL, &UINT256_MAX[1..]));
+    format!("^(?:{shorter}|{longest})$")
 }
 
-impl utoipa::ToSchema for DecimalUint256 {}
-
-/// 32 bytes (a quote id, a transaction hash) as written: `0x` and 64 lowercase hex digits.
-pub struct Hash32;
-
-impl utoipa::PartialSchema for Hash32 {
-    fn schema() -> RefOr<Schema> {
-        text("^0x[0-9a-f]{64}$".into(), "32 bytes: 0x and 64 lowercase hex digits")
-    }
+component! {
+    /// A uint256 as the services write it: a decimal string without leading zeros, 0 to 2^256−1.
+    DecimalUint256 => text(canonical_uint256(), "A uint256 as a decimal string")
 }
 
-impl utoipa::ToSchema for Hash32 {}
-
-/// An Ethereum address: `0x` and 40 hex digits (written with the EIP-55 checksum's case).
-pub struct Address;
-
-impl utoipa::PartialSchema for Address {
-    fn schema() -> RefOr<Schema> {
-        text("^0x[0-9a-fA-F]{40}$".into(), "An address: 0x and 40 hex digits (EIP-55 case when written)")
-    }
+component! {
+    /// 32 bytes (a quote id, a transaction hash) as written: `0x` and 64 lowercase hex digits.
+    Hash32 => text("^0x[0-9a-f]{64}$".into(), "32 bytes: 0x and 64 lowercase hex digits")
 }
 
-impl utoipa::ToSchema for Address {}
-
-/// A quote's 65-byte signature (r, s, v) as written: `0x` and 130 lowercase hex digits.
-pub struct Signature;
-
-impl utoipa::PartialSchema for Signature {
-    fn schema() -> RefOr<Schema> {
-        text("^0x[0-9a-f]{130}$".into(), "65 bytes r, s, v: 0x and 130 lowercase hex digits")
-    }
+component! {
+    /// An Ethereum address: `0x` and 40 hex digits (written with the EIP-55 checksum's case).
+    Address => text("^0x[0-9a-fA-F]{40}$".into(), "An address: 0x and 40 hex digits (EIP-55 case when written)")
 }
 
-impl utoipa::ToSchema for Signature {}
+component! {
+    /// A quote's 65-byte signature (r, s, v) as written: `0x` and 130 lowercase hex digits.
+    Signature => text("^0x[0-9a-f]{130}$".into(), "65 bytes r, s, v: 0x and 130 lowercase hex digits")
+}
 
 /// Documents the codes each error answer can carry: every response of `openapi` whose body is
 /// the [`ErrorBody`](crate::ErrorBody) envelope gets a schema that is the envelope with `code`

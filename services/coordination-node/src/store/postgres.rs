@@ -145,9 +145,9 @@ impl PgStore {
             self.events.committed();
             loop {
                 match listener.try_recv().await {
-                    Ok(Some(_)) => self.events.committed(),
-                    // The connection was lost; the next call reconnects and listens again.
-                    Ok(None) => self.events.committed(),
+                    // A notification, or (`None`) the connection was lost and the next call
+                    // reconnects: either way there may be events to read.
+                    Ok(_) => self.events.committed(),
                     Err(error) => {
                         tracing::warn!(%error, "lost the events channel; polling until it is back");
                         tokio::time::sleep(Duration::from_secs(1)).await;
