@@ -106,3 +106,19 @@ ensure_jq() {
         return 1
     fi
 }
+
+# ensure_chromium: headless Chromium and its ChromeDriver (Debian's chromium and chromium-driver,
+# /usr/bin/chromium and /usr/bin/chromedriver), which the explorer's tests drive.
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+    log "installing chromium and chromium-driver"
+    if [ "$(id -u)" = 0 ]; then
+        local packages="chromium chromium-driver"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages >/dev/null 2>&1 || {
+            apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages >/dev/null
+        }
+    else
+        log "Chromium is missing: install it (Debian: apt-get install chromium chromium-driver)"
+        return 1
+    fi
+}

@@ -17,7 +17,7 @@ use crate::{
     intake::{self, Accepted},
     metrics::QuoteSource,
     state::AppState,
-    store::{ClaimRecord, QuoteRecord, QuoteStatus},
+    store::{ClaimRecord, EpochRecord, QuoteRecord, QuoteStatus},
 };
 
 /// A signed quote in its JSON form (for the API description; requests are parsed by the quote
@@ -150,7 +150,7 @@ pub struct ClaimView {
 }
 
 impl ClaimView {
-    fn new(claim: ClaimRecord, outcome: ClaimOutcome, head: u64) -> Self {
+    pub(crate) fn new(claim: ClaimRecord, outcome: ClaimOutcome, head: u64) -> Self {
         Self {
             epoch: claim.epoch,
             quote_id: claim.quote_id,
@@ -561,17 +561,17 @@ pub struct QuotePage {
     pub next_cursor: Option<String>,
 }
 
-fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> NodeError {
+pub(crate) fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> NodeError {
     NodeError::BadParameter { code: "invalid_parameter", field: None, message: rejection.body_text() }
 }
 
 /// A parameter that is an integer from 0 to 2^63-1 (an `int64` with `minimum: 0` in the spec),
 /// or `invalid_parameter` with `message`.
-fn int64_parameter(field: &'static str, text: &str, message: &'static str) -> Result<i64, NodeError> {
+pub(crate) fn int64_parameter(field: &'static str, text: &str, message: &'static str) -> Result<i64, NodeError> {
     text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| NodeError::bad_parameter(field, message))
 }
 
-fn parse_limit(limit: Option<&str>) -> Result<u32, NodeError> {
+pub(crate) fn parse_limit(limit: Option<&str>) -> Result<u32, NodeError> {
     match limit {
         None => Ok(100),
         Some(text) => text
@@ -724,6 +724,36 @@ pub struct EpochView {
     /// The claim on it, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<ClaimView>,
+    /// When claimed: what the prover is paid once the epoch is proven
+    /// (`totalFees × basisPointFee / 10000`); paid when the claim's outcome is `proven`.
+    #[schema(value_type = Option<service_kit::schema::DecimalUint256>)]
+    #[serde(serialize_with = "crate::domain::as_text::serialize_option", skip_serializing_if = "Option::is_none")]
+    pub payout: Option<U256>,
+    /// The L1 block of its proof, once proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proven_at_l1_block: Option<u64>,
+}
+
+/// The open epoch as of the node's view of L1 (none before the L1 has been reached).
+pub(crate) fn current_epoch(state: &AppState) -> Option<u64> {
+    let cursor = state.view.get().cursor?;
+    let config = state.rollup_config()?;
+    Some(config.epoch_at_slot(config.slot_at(cursor.l1_timestamp)))
+}
+
+/// Where `record` is in its life, given its latest claim's outcome and the open epoch.
+pub(crate) fn epoch_state(record: &EpochRecord, claim: Option<ClaimOutcome>, current_epoch: Option<u64>) -> EpochState {
+    if record.pruned {
+        EpochState::Pruned
+    } else if record.proven() {
+        EpochState::Proven
+    } else if claim == Some(ClaimOutcome::Open) {
+        EpochState::Claimed
+    } else if current_epoch.is_some_and(|current| current > record.epoch) {
+        EpochState::Complete
+    } else {
+        EpochState::Open
+    }
 }
 
 /// One epoch: its blocks, fees, state and claim.
@@ -748,24 +778,9 @@ pub(crate) async fn get_epoch(
         code: "epoch_not_found",
         message: format!("epoch {epoch} has no blocks on L1"),
     })?;
-    let view = state.view.get();
-    let head = view.cursor.map_or(0, |c| c.l1_block);
-    let current_epoch = match (state.rollup_config(), view.cursor) {
-        (Some(config), Some(cursor)) => config.epoch_at_slot(config.slot_at(cursor.l1_timestamp)),
-        _ => 0,
-    };
+    let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let claim = state.store.claims_of_epoch(epoch).await?.into_iter().next();
-    let state_now = if record.pruned {
-        EpochState::Pruned
-    } else if record.proven {
-        EpochState::Proven
-    } else if claim.as_ref().is_some_and(|(_, outcome)| *outcome == ClaimOutcome::Open) {
-        EpochState::Claimed
-    } else if current_epoch > epoch {
-        EpochState::Complete
-    } else {
-        EpochState::Open
-    };
+    let state_now = epoch_state(&record, claim.as_ref().map(|(_, outcome)| *outcome), current_epoch(&state));
     Ok(Json(EpochView {
         epoch,
         init_block: record.init_block,
@@ -774,7 +789,9 @@ pub(crate) async fn get_epoch(
         tx_count: record.tx_count,
         total_fees: record.total_fees,
         state: state_now,
+        payout: claim.as_ref().map(|(c, _)| crate::store::payout(record.total_fees, c.basis_point_fee)),
         claim: claim.map(|(c, outcome)| ClaimView::new(c, outcome, head)),
+        proven_at_l1_block: record.proven_at,
     }))
 }
 

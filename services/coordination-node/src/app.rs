@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     api,
     config::Config,
-    events, p2p,
+    events, explorer, market, p2p,
     state::AppState,
     store::{Store, StoreError},
     view,
@@ -33,6 +33,7 @@ use crate::{
         (name = "quotes", description = "Signed quotes"),
         (name = "chain", description = "Epochs and claims as seen on L1"),
         (name = "events", description = "The live event stream"),
+        (name = "market", description = "Aggregates: the node's view of L1, each epoch's market, provers' records"),
         (name = "operations", description = "Health and metrics")
     )
 )]
@@ -48,6 +49,10 @@ fn routes(limiter: Arc<service_kit::rate_limit::RateLimiter>) -> OpenApiRouter<A
         .routes(routes!(api::list_quotes))
         .routes(routes!(api::get_epoch))
         .routes(routes!(api::list_claims))
+        .routes(routes!(market::chain_status))
+        .routes(routes!(market::market_epochs))
+        .routes(routes!(market::leaderboard))
+        .routes(routes!(market::prover))
         .routes(routes!(api::p2p_status))
         .routes(routes!(api::stream_events))
         .routes(routes!(api::healthz))
@@ -85,7 +90,10 @@ fn error_codes(operation: &str, status: u16) -> Vec<&'static str> {
         ("get_quote", 404) => vec!["quote_not_found"],
         ("get_epoch", 404) => vec!["epoch_not_found"],
         ("list_quotes", 400) => vec!["missing_parameter", "invalid_parameter"],
-        ("get_epoch" | "list_claims" | "stream_events", 400) => vec!["invalid_parameter"],
+        ("get_epoch" | "list_claims" | "stream_events" | "market_epochs" | "leaderboard" | "prover", 400) => {
+            vec!["invalid_parameter"]
+        }
+        ("prover", 404) => vec!["prover_not_found"],
         (_, 503) => vec!["database_unavailable"],
         _ => Vec::new(),
     }
@@ -121,6 +129,7 @@ pub fn app(state: AppState) -> Router {
     let limiter =
         service_kit::rate_limit::RateLimiter::new(state.config.rate_limit_per_second, state.config.rate_limit_burst);
     let (router, openapi) = documented(limiter);
+    let router = router.merge(explorer::routes());
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,

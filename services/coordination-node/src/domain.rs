@@ -312,6 +312,17 @@ pub(crate) mod as_text {
         serializer.collect_str(value)
     }
 
+    /// An optional value as text, or `null`.
+    pub(crate) fn serialize_option<T: Display, S: Serializer>(
+        value: &Option<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => serializer.collect_str(value),
+            None => serializer.serialize_none(),
+        }
+    }
+
     pub(crate) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
     where
         T: FromStr,

@@ -179,7 +179,7 @@ async fn check_against_view(
         // Old epochs are not kept in memory.
         None => state.store.epoch(epoch_number).await?.ok_or(Refusal::EpochNotFound(epoch_number))?,
     };
-    if epoch.proven {
+    if epoch.proven() {
         return Err(Refusal::EpochProven(epoch_number).into());
     }
     if epoch.pruned {

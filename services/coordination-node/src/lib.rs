@@ -5,8 +5,9 @@
 //! Modules by concern: [`config`] (settings), [`domain`] (refusals and events, free of HTTP and
 //! SQL), [`intake`] (validation and storage of a quote), [`store`] with [`writer`] (the
 //! database), [`watcher`] and [`view`] (L1), [`events`] (the live stream), [`p2p`] (gossip),
-//! [`api`] with [`error`] (HTTP) and [`best`] (the best quotes from memory), [`metrics`],
-//! [`state`] and [`app`] (wiring).
+//! [`api`] with [`error`] (HTTP) and [`best`] (the best quotes from memory), [`market`] (the
+//! aggregates the explorer reads) and [`explorer`] (its pages), [`metrics`], [`state`] and
+//! [`app`] (wiring).
 
 pub mod api;
 pub mod app;
@@ -15,7 +16,9 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod explorer;
 pub mod intake;
+pub mod market;
 pub mod metrics;
 pub mod p2p;
 pub mod state;

@@ -80,6 +80,10 @@ impl Metrics {
             let _ = accepted.get_or_create(&SourceLabel { source: source.as_str() });
         }
         let rejected = Family::<CodeLabel, Counter>::default();
+        // Every refusal is shown from the start, at 0, so alerts can rate() them.
+        for code in node_api::RefusalCode::ALL {
+            let _ = rejected.get_or_create(&CodeLabel { code: code.as_str().to_owned() });
+        }
         registry.register("quotes_accepted", "Quotes validated and stored, by source (http, gossip)", accepted.clone());
         registry.register("quotes_rejected", "Quotes refused, by code", rejected.clone());
         let [l1_head, l1_processed, watcher_lag, watcher_leader, database_up] =
@@ -105,6 +109,15 @@ impl Metrics {
         registry.register("p2p_enabled", "1 when the node is on the quote gossip network", p2p_enabled.clone());
         let [p2p_received, p2p_published] = std::array::from_fn(|_| Counter::default());
         let p2p_verdicts = Family::<VerdictLabel, Counter>::default();
+        // Likewise every verdict a gossiped quote can get, with its code.
+        let verdicts = [("accepted", "accepted"), ("ignored", "known")].into_iter().chain(
+            node_api::RefusalCode::ALL
+                .iter()
+                .map(|code| (if code.sender_at_fault() { "rejected" } else { "ignored" }, code.as_str())),
+        );
+        for (verdict, code) in verdicts {
+            let _ = p2p_verdicts.get_or_create(&VerdictLabel { verdict, code: code.to_owned() });
+        }
         registry.register("p2p_peers", "Peers connected on the quote gossip network", p2p_peers.clone());
         registry.register("p2p_topic_peers", "Connected peers subscribed to the quote topic", p2p_topic_peers.clone());
         registry.register("p2p_messages_received", "Gossiped quote messages received", p2p_received.clone());

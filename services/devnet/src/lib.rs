@@ -140,6 +140,8 @@ pub struct Devnet {
     pub node: SocketAddr,
     /// In P2P mode, where the node takes gossip peers (its multiaddr with its peer id).
     pub node_p2p: Option<quote_gossip::Multiaddr>,
+    /// Where each prover node serves its metrics (`/metrics`, `/healthz`), prover A first.
+    pub prover_metrics: Vec<SocketAddr>,
     _data: tempfile::TempDir,
     stop: tokio::sync::watch::Sender<bool>,
     services: Vec<tokio::task::JoinHandle<()>>,
@@ -279,6 +281,7 @@ impl Devnet {
         // Two provers with different pricing: A asks the quote service, B quotes a fixed fee.
         let node_url = format!("http://{node}/");
         let interval = std::time::Duration::from_millis(500);
+        let mut prover_metrics = Vec::new();
         for (index, pricing) in [(1usize, Some(format!("http://{quote_service}/"))), (2, None)] {
             let key = hex_key(&Anvil::dev_key(index));
             let state_path = data.path().join(format!("prover-{index}.sqlite"));
@@ -321,6 +324,15 @@ impl Devnet {
             }
             let config = prover_node::Config::parse_from(args);
             let prover = prover_node::start(&config).await.map_err(|e| service_error("prover-node")(&e))?;
+            // Its metrics on a free loopback port, for Prometheus (`deploy/prometheus`).
+            let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .await
+                .map_err(|e| service_error("prover-node metrics")(&e))?;
+            prover_metrics.push(listener.local_addr().map_err(|e| service_error("prover-node metrics")(&e))?);
+            let (router, stop) = (prover.metrics().router(), wait_for_stop(stopped.clone()));
+            services.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).with_graceful_shutdown(stop).await;
+            }));
             services.push(tokio::spawn(prover_node::run(prover, interval, wait_for_stop(stopped.clone()))));
         }
         let proposer_config = proposer::Config::parse_from([
@@ -349,6 +361,7 @@ impl Devnet {
             quote_service,
             node,
             node_p2p,
+            prover_metrics,
             _data: data,
             stop,
             services,
@@ -401,6 +414,14 @@ impl Devnet {
             "Coordination node http://{}   (POST /epoch-proof-quotes, GET /epoch-proof-quotes/{{id}}, /readyz, /docs)",
             self.node
         );
+        let _ = writeln!(
+            out,
+            "Explorer          http://{}/explorer/   (open it in a browser: epochs, quotes, provers, live)",
+            self.node
+        );
+        for (name, addr) in ["A", "B"].iter().zip(&self.prover_metrics) {
+            let _ = writeln!(out, "Prover {name} metrics  http://{addr}/metrics");
+        }
         if let Some(addr) = &self.node_p2p {
             let _ =
                 writeln!(out, "Node gossip peer  {addr}   (P2P_BOOTSTRAP_PEERS; the provers gossip their quotes here)");

@@ -63,6 +63,11 @@ async fn starts_deploys_and_funds() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(ready, "the node became ready");
+    // The explorer it prints the address of is there.
+    let explorer = format!("{node}/explorer/");
+    assert!(summary.contains(&explorer), "{summary}");
+    let page = client.get(&explorer).send().await.expect("explorer answers");
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     let prover = &devnet.accounts[1];
     let signer = epoch_quote::QuoteSigner::from_bytes(prover.key.to_bytes().0).expect("key");
     let quote = epoch_quote::EpochProofQuote {

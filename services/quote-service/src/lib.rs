@@ -95,6 +95,9 @@ impl Metrics {
         for reason in Decline::CODES {
             let _ = declines.get_or_create(&ReasonLabel { reason });
         }
+        for result in ["ok", "refused"] {
+            let _ = reloads.get_or_create(&ResultLabel { result });
+        }
         Self { registry: Arc::new(registry), http, quotes, declines, reloads }
     }
 

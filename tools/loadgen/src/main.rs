@@ -6,6 +6,7 @@
 //! routing, JSON parsing, pricing, metrics, timeout and body-limit layers) with a bare axum
 //! handler that returns a fixed answer.
 
+mod explorer;
 mod gossip;
 mod node;
 mod node_read;
@@ -48,6 +49,9 @@ enum Target {
     /// The coordination node's read side: best quotes of an epoch among many stored, against
     /// `GET /healthz` of the same node; and event fan-out latency to many stream subscribers.
     NodeRead(node_read::NodeReadArgs),
+    /// The explorer's page loads (overview, epoch, market) with many quotes stored, against as
+    /// many `GET /healthz` in the same order.
+    Explorer(explorer::ExplorerArgs),
     /// Quote propagation between three coordination nodes over gossip: latency from a POST at
     /// one node to storage at the others, and gossip throughput, against HTTP intake.
     Gossip(gossip::GossipArgs),
@@ -218,6 +222,7 @@ fn main() -> anyhow::Result<()> {
             Target::Node(node_args) => node::run(node_args, args.connections).await?,
             Target::NodeRead(read_args) => node_read::run(read_args, args.connections, args.seconds, args.rounds).await?,
             Target::Gossip(gossip_args) => gossip::run(gossip_args, args.connections).await?,
+            Target::Explorer(explorer_args) => explorer::run(explorer_args).await?,
         }
         Ok(())
     })

@@ -115,10 +115,64 @@ pub struct EpochRecord {
     pub tx_count: u64,
     /// Sum of their fees.
     pub total_fees: U256,
-    /// Proven on L1.
-    pub proven: bool,
+    /// The L1 block of its proof, once proven.
+    pub proven_at: Option<u64>,
     /// Rolled back by a prune (and no blocks since).
     pub pruned: bool,
+}
+
+impl EpochRecord {
+    /// Proven on L1.
+    pub fn proven(&self) -> bool {
+        self.proven_at.is_some()
+    }
+}
+
+/// What one prover quoted for one epoch: counted by the database as the quotes were stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProverEpochQuotes {
+    /// The epoch.
+    pub epoch: u64,
+    /// The prover.
+    pub prover: Address,
+    /// Quotes stored (every status, superseded ones included).
+    pub quotes: u64,
+    /// The lowest fee among them, in basis points.
+    pub best_fee: u32,
+}
+
+/// One prover's quotes over every epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProverQuoteTotals {
+    /// The prover.
+    pub prover: Address,
+    /// Quotes stored.
+    pub quotes: u64,
+    /// Epochs it quoted for.
+    pub epochs: u64,
+}
+
+/// A claim as it counts towards its prover's record: the outcome, and what the prover is paid
+/// when the epoch is proven (`totalFees × basisPointFee / 10000`, as the rollup pays it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimPayout {
+    /// The claimed epoch.
+    pub epoch: u64,
+    /// The prover whose bond was staked.
+    pub prover: Address,
+    /// Open, proven or slashed.
+    pub outcome: ClaimOutcome,
+    /// The prover's share of the epoch's fees (paid once proven).
+    pub payout: U256,
+}
+
+/// The prover's share of `total_fees` at `basis_point_fee` (`total_fees × fee / 10000`, rounded
+/// down, as the rollup computes it when the epoch is proven).
+pub fn payout(total_fees: U256, basis_point_fee: u32) -> U256 {
+    let wide = alloy::primitives::U512::from(total_fees) * alloy::primitives::U512::from(basis_point_fee)
+        / alloy::primitives::U512::from(10_000u32);
+    // At most `total_fees`, as the fee is at most 10000.
+    wide.saturating_to()
 }
 
 /// An L2 block as proposed on L1.
@@ -418,6 +472,24 @@ contract! {
     /// `status` if given and from `prover` if given, strictly after the position `after`
     /// (`(basis_point_fee, seq)` of the last quote of the previous page).
     fn quotes_page(&self, epoch: u64, status: Option<QuoteStatus>, prover: Option<Address>, after: Option<(u32, i64)>, limit: u32) -> Result<Vec<QuoteRecord>, StoreError>;
+
+    /// Epochs with blocks, newest first, below `before` (exclusive) when given.
+    fn epochs_page(&self, before: Option<u64>, limit: u32) -> Result<Vec<EpochRecord>, StoreError>;
+
+    /// The claims of the epochs `from..=to`, newest first, each with its outcome.
+    fn claims_of_epochs(&self, from: u64, to: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError>;
+
+    /// What each prover quoted for the epochs `from..=to`: a row per prover and epoch.
+    fn quotes_by_epoch(&self, from: u64, to: u64) -> Result<Vec<ProverEpochQuotes>, StoreError>;
+
+    /// The epochs `prover` quoted for, newest first, at most `limit`.
+    fn prover_epochs(&self, prover: Address, limit: u32) -> Result<Vec<ProverEpochQuotes>, StoreError>;
+
+    /// Each prover's quotes summed over every epoch (or only `prover`'s).
+    fn quote_totals(&self, prover: Option<Address>) -> Result<Vec<ProverQuoteTotals>, StoreError>;
+
+    /// Every claim (or only `prover`'s) with its outcome and payout.
+    fn claim_payouts(&self, prover: Option<Address>) -> Result<Vec<ClaimPayout>, StoreError>;
 
     /// `prover`'s escrow deposit as last read from L1.
     fn prover_deposit(&self, prover: Address) -> Result<Option<U256>, StoreError>;

@@ -14,8 +14,9 @@ use sqlx::{
 };
 
 use super::{
-    ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
-    EventSignal, InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
+    ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimPayout, ClaimRecord, EpochClosed, EpochRecord, EpochTotals,
+    EventRecord, EventSignal, InsertOutcome, NodeStore, ProverEpochQuotes, ProverQuoteTotals, QuoteRecord, QuoteStatus,
+    RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
@@ -522,6 +523,87 @@ impl NodeStore for PgStore {
             }
         };
         decode_all(rows, QuoteRow::decode)
+    }
+
+    async fn epochs_page(&self, before: Option<u64>, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
+        // A bound beyond every epoch is no bound.
+        let before = before.and_then(key);
+        let rows = sqlx::query_as!(
+            EpochRow,
+            "SELECT epoch, init_block, final_block, block_count, tx_count, total_fees, proven_at_l1, pruned_at_l1
+             FROM epochs WHERE ($1::int8 IS NULL OR epoch < $1) ORDER BY epoch DESC LIMIT $2",
+            before,
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, EpochRow::decode)
+    }
+
+    async fn claims_of_epochs(&self, from: u64, to: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        let (Some(from), to) = (key(from), key(to).unwrap_or(i64::MAX)) else { return Ok(Vec::new()) };
+        let rows = sqlx::query_as!(
+            ClaimRow,
+            "SELECT epoch, quote_id, bond_provider, proposer, bond_amount, basis_point_fee, claimed_at_slot, l1_block,
+                l1_tx, outcome
+             FROM claims WHERE epoch BETWEEN $1 AND $2 ORDER BY l1_block DESC, epoch DESC",
+            from,
+            to
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, ClaimRow::decode)
+    }
+
+    async fn quotes_by_epoch(&self, from: u64, to: u64) -> Result<Vec<ProverEpochQuotes>, StoreError> {
+        let (Some(from), to) = (key(from), key(to).unwrap_or(i64::MAX)) else { return Ok(Vec::new()) };
+        let rows = sqlx::query_as!(
+            rows::ProverEpochRow::<i32>,
+            "SELECT epoch, prover, quotes, best_fee FROM prover_epoch_quotes WHERE epoch BETWEEN $1 AND $2",
+            from,
+            to
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, rows::ProverEpochRow::decode)
+    }
+
+    async fn prover_epochs(&self, prover: Address, limit: u32) -> Result<Vec<ProverEpochQuotes>, StoreError> {
+        let rows = sqlx::query_as!(
+            rows::ProverEpochRow::<i32>,
+            "SELECT epoch, prover, quotes, best_fee FROM prover_epoch_quotes WHERE prover = $1
+             ORDER BY epoch DESC LIMIT $2",
+            prover.as_slice(),
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, rows::ProverEpochRow::decode)
+    }
+
+    async fn quote_totals(&self, prover: Option<Address>) -> Result<Vec<ProverQuoteTotals>, StoreError> {
+        let rows = sqlx::query_as!(
+            rows::QuoteTotalsRow,
+            r#"SELECT prover, SUM(quotes)::BIGINT AS "quotes!", COUNT(*) AS "epochs!" FROM prover_epoch_quotes
+               WHERE ($1::bytea IS NULL OR prover = $1) GROUP BY prover"#,
+            prover.as_ref().map(|p| p.as_slice())
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, rows::QuoteTotalsRow::decode)
+    }
+
+    async fn claim_payouts(&self, prover: Option<Address>) -> Result<Vec<ClaimPayout>, StoreError> {
+        let rows = sqlx::query_as!(
+            rows::PayoutRow::<BigDecimal, i32>,
+            r#"SELECT c.epoch, c.bond_provider, c.basis_point_fee, c.outcome, e.total_fees AS "total_fees?"
+               FROM claims c LEFT JOIN epochs e ON e.epoch = c.epoch
+               WHERE ($1::bytea IS NULL OR c.bond_provider = $1)"#,
+            prover.as_ref().map(|p| p.as_slice())
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(rows, rows::PayoutRow::decode)
     }
 
     async fn prover_deposit(&self, prover: Address) -> Result<Option<U256>, StoreError> {

@@ -5,7 +5,9 @@
 use alloy::primitives::U256;
 use epoch_quote::{EpochProofQuote, SignedEpochProofQuote};
 
-use super::{ClaimRecord, EpochRecord, QuoteRecord, RowReader, StoreError};
+use super::{
+    ClaimPayout, ClaimRecord, EpochRecord, ProverEpochQuotes, ProverQuoteTotals, QuoteRecord, RowReader, StoreError,
+};
 use crate::domain::ClaimOutcome;
 
 /// A uint256 as a backend stores it, read back or refused with the row and column named.
@@ -79,7 +81,7 @@ impl<N: StoredUint256> EpochRow<N> {
             block_count: r.u64("block_count", self.block_count)?,
             tx_count: r.u64("tx_count", self.tx_count)?,
             total_fees: self.total_fees.read(&r, "total_fees")?,
-            proven: self.proven_at_l1 != 0,
+            proven_at: (self.proven_at_l1 != 0).then(|| r.u64("proven_at_l1", self.proven_at_l1)).transpose()?,
             pruned: self.pruned_at_l1 != 0,
         })
     }
@@ -115,5 +117,69 @@ impl<N: StoredUint256, F: Into<i64>> ClaimRow<N, F> {
             l1_tx: r.b256("l1_tx", &self.l1_tx)?,
         };
         Ok((claim, r.outcome("outcome", &self.outcome)?))
+    }
+}
+
+/// The columns of `prover_epoch_quotes`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProverEpochRow<F = i64> {
+    pub(crate) epoch: i64,
+    pub(crate) prover: Vec<u8>,
+    pub(crate) quotes: i64,
+    pub(crate) best_fee: F,
+}
+
+impl<F: Into<i64>> ProverEpochRow<F> {
+    pub(crate) fn decode(self) -> Result<ProverEpochQuotes, StoreError> {
+        let r = RowReader::new("prover_epoch_quotes", format_args!("epoch {}", self.epoch));
+        Ok(ProverEpochQuotes {
+            epoch: r.u64("epoch", self.epoch)?,
+            prover: r.address("prover", &self.prover)?,
+            quotes: r.u64("quotes", self.quotes)?,
+            best_fee: r.fee("best_fee", self.best_fee.into())?,
+        })
+    }
+}
+
+/// A prover's rows of `prover_epoch_quotes`, summed.
+#[derive(sqlx::FromRow)]
+pub(crate) struct QuoteTotalsRow {
+    pub(crate) prover: Vec<u8>,
+    pub(crate) quotes: i64,
+    pub(crate) epochs: i64,
+}
+
+impl QuoteTotalsRow {
+    pub(crate) fn decode(self) -> Result<ProverQuoteTotals, StoreError> {
+        let r = RowReader::new("prover_epoch_quotes", "totals");
+        Ok(ProverQuoteTotals {
+            prover: r.address("prover", &self.prover)?,
+            quotes: r.u64("quotes", self.quotes)?,
+            epochs: r.u64("epochs", self.epochs)?,
+        })
+    }
+}
+
+/// A claim with its epoch's total fees (none once the epoch's row is gone).
+#[derive(sqlx::FromRow)]
+pub(crate) struct PayoutRow<N, F = i64> {
+    pub(crate) epoch: i64,
+    pub(crate) bond_provider: Vec<u8>,
+    pub(crate) basis_point_fee: F,
+    pub(crate) outcome: String,
+    pub(crate) total_fees: Option<N>,
+}
+
+impl<N: StoredUint256, F: Into<i64>> PayoutRow<N, F> {
+    pub(crate) fn decode(self) -> Result<ClaimPayout, StoreError> {
+        let r = RowReader::new("claims", format_args!("epoch {}", self.epoch));
+        let fee = r.fee("basis_point_fee", self.basis_point_fee.into())?;
+        let total_fees = self.total_fees.map(|fees| fees.read(&r, "total_fees")).transpose()?.unwrap_or_default();
+        Ok(ClaimPayout {
+            epoch: r.u64("epoch", self.epoch)?,
+            prover: r.address("bond_provider", &self.bond_provider)?,
+            outcome: r.outcome("outcome", &self.outcome)?,
+            payout: super::payout(total_fees, fee),
+        })
     }
 }

@@ -13,8 +13,9 @@ use sqlx::{
 };
 
 use super::{
-    ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimRecord, EpochClosed, EpochRecord, EpochTotals, EventRecord,
-    EventSignal, InsertOutcome, NodeStore, QuoteRecord, QuoteStatus, RowReader, StoreError,
+    ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimPayout, ClaimRecord, EpochClosed, EpochRecord, EpochTotals,
+    EventRecord, EventSignal, InsertOutcome, NodeStore, ProverEpochQuotes, ProverQuoteTotals, QuoteRecord, QuoteStatus,
+    RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
@@ -410,6 +411,91 @@ impl NodeStore for SqliteStore {
             .into_iter()
             .map(QuoteRow::decode)
             .collect()
+    }
+
+    async fn epochs_page(&self, before: Option<u64>, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
+        // A bound beyond every epoch is no bound.
+        let before = before.and_then(key);
+        sqlx::query_as::<_, EpochRow>(select(
+            EPOCH_COLUMNS,
+            "epochs WHERE (?1 IS NULL OR epoch < ?1) ORDER BY epoch DESC LIMIT ?2",
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(EpochRow::decode)
+        .collect()
+    }
+
+    async fn claims_of_epochs(&self, from: u64, to: u64) -> Result<Vec<(ClaimRecord, ClaimOutcome)>, StoreError> {
+        let (Some(from), to) = (key(from), key(to).unwrap_or(i64::MAX)) else { return Ok(Vec::new()) };
+        sqlx::query_as::<_, ClaimRow>(select(
+            CLAIM_COLUMNS,
+            "claims WHERE epoch BETWEEN ? AND ? ORDER BY l1_block DESC, epoch DESC",
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(ClaimRow::decode)
+        .collect()
+    }
+
+    async fn quotes_by_epoch(&self, from: u64, to: u64) -> Result<Vec<ProverEpochQuotes>, StoreError> {
+        let (Some(from), to) = (key(from), key(to).unwrap_or(i64::MAX)) else { return Ok(Vec::new()) };
+        sqlx::query_as::<_, rows::ProverEpochRow>(
+            "SELECT epoch, prover, quotes, best_fee FROM prover_epoch_quotes WHERE epoch BETWEEN ? AND ?",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(rows::ProverEpochRow::decode)
+        .collect()
+    }
+
+    async fn prover_epochs(&self, prover: Address, limit: u32) -> Result<Vec<ProverEpochQuotes>, StoreError> {
+        sqlx::query_as::<_, rows::ProverEpochRow>(
+            "SELECT epoch, prover, quotes, best_fee FROM prover_epoch_quotes WHERE prover = ? \
+             ORDER BY epoch DESC LIMIT ?",
+        )
+        .bind(prover.as_slice())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(rows::ProverEpochRow::decode)
+        .collect()
+    }
+
+    async fn quote_totals(&self, prover: Option<Address>) -> Result<Vec<ProverQuoteTotals>, StoreError> {
+        sqlx::query_as::<_, rows::QuoteTotalsRow>(
+            "SELECT prover, SUM(quotes) AS quotes, COUNT(*) AS epochs FROM prover_epoch_quotes \
+             WHERE (?1 IS NULL OR prover = ?1) GROUP BY prover",
+        )
+        .bind(prover.as_ref().map(|p| p.as_slice()))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(rows::QuoteTotalsRow::decode)
+        .collect()
+    }
+
+    async fn claim_payouts(&self, prover: Option<Address>) -> Result<Vec<ClaimPayout>, StoreError> {
+        sqlx::query_as::<_, rows::PayoutRow<Vec<u8>>>(
+            "SELECT c.epoch, c.bond_provider, c.basis_point_fee, c.outcome, e.total_fees \
+             FROM claims c LEFT JOIN epochs e ON e.epoch = c.epoch WHERE (?1 IS NULL OR c.bond_provider = ?1)",
+        )
+        .bind(prover.as_ref().map(|p| p.as_slice()))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(rows::PayoutRow::decode)
+        .collect()
     }
 
     async fn prover_deposit(&self, prover: Address) -> Result<Option<U256>, StoreError> {

@@ -466,7 +466,7 @@ async fn a_quote_posted_right_after_the_watcher_committed_a_claim_is_refused_on_
     // The same after a proof.
     chain.prover.rollup.submit_epoch_proof(0, chain.proof(0).await).await.expect("proves");
     for _ in 0..500 {
-        if app.db.store.epoch(0).await.expect("reads").is_some_and(|e| e.proven) {
+        if app.db.store.epoch(0).await.expect("reads").is_some_and(|e| e.proven()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;

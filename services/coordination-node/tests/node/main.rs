@@ -1,8 +1,10 @@
 //! The coordination node's tests, one binary: storage on both backends, and more as it grows.
 
 mod app;
+mod browser;
 mod client;
 mod events;
+mod explorer;
 mod intake;
 mod migration;
 mod openapi;

@@ -148,11 +148,21 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
             block_count: 1,
             tx_count: 4,
             total_fees: U256::MAX,
-            proven: false,
+            proven_at: None,
             pruned: false
         })
     );
     assert_eq!(store.open_claim().await.expect("reads"), Some(claim));
+    // Migration 0003 counted the quotes already stored, per prover and epoch.
+    let counted: Vec<_> = store
+        .quotes_by_epoch(3, 3)
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|r| (r.prover, r.quotes, r.best_fee))
+        .collect();
+    let lowest = old.quote.basis_point_fee.min(pending.quote.basis_point_fee);
+    assert_eq!(counted, vec![(pending.quote.prover, 2, lowest)]);
     assert_eq!(store.prover_deposit(pending.quote.prover).await.expect("reads"), Some(U256::MAX));
     assert_eq!(
         store.cursor().await.expect("reads"),

@@ -1,9 +1,12 @@
 //! The repository behaves the same on PostgreSQL and SQLite.
 
 use alloy::primitives::{Address, B256, U256};
-use coordination_node::store::{
-    ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, EpochClosed, InsertOutcome, L2BlockRecord, QuoteStatus, Store,
-    StoreError,
+use coordination_node::{
+    domain::ClaimOutcome,
+    store::{
+        ChainCursor, ChainEvent, ChainUpdate, ClaimRecord, EpochClosed, InsertOutcome, L2BlockRecord, QuoteStatus,
+        Store, StoreError,
+    },
 };
 use epoch_quote::{EpochProofQuote, QuoteDomain, QuoteSigner, SignedEpochProofQuote};
 
@@ -117,7 +120,7 @@ both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _ur
     let epoch = store.epoch(0).await.expect("reads").expect("known");
     assert_eq!((epoch.init_block, epoch.final_block, epoch.block_count, epoch.tx_count), (1, 2, 2, 6));
     assert_eq!(epoch.total_fees, U256::from(10_000));
-    assert!(!epoch.proven && !epoch.pruned);
+    assert!(!epoch.proven() && !epoch.pruned);
 
     let (claimed, claimed_quote) = quote(0, 0, 250);
     let (loser, loser_quote) = quote(1, 0, 300);
@@ -141,7 +144,7 @@ both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _ur
 
     apply(&store, 111, vec![ChainEvent::Proven { epoch: 0, l1_block: 111 }]).await;
     assert_eq!(status(&store, claimed).await, QuoteStatus::Proven);
-    assert!(store.epoch(0).await.expect("reads").expect("known").proven);
+    assert!(store.epoch(0).await.expect("reads").expect("known").proven());
     assert_eq!(store.open_claim().await.expect("reads"), None);
 
     // Epoch 1 is claimed, not proven, slashed and pruned; then new blocks start it afresh.
@@ -405,3 +408,84 @@ both_backends!(a_value_that_cannot_be_read_back_names_its_row_and_column, |store
     );
     assert_eq!(error.to_string(), "corrupt row: quotes seq 1, column epoch_final_block: -5 is negative");
 });
+
+both_backends!(market_counts_follow_quotes_and_claims, |store: Store, _url: String| async move {
+    apply(&store, 101, vec![block(1, 0, 3_000), block(2, 0, 7_000)]).await;
+    apply(&store, 102, vec![block(3, 1, 500)]).await;
+    let (a500, a500_quote) = quote(0, 0, 500);
+    let (a250, a250_quote) = quote(0, 0, 250);
+    let (b300, b300_quote) = quote(1, 0, 300);
+    let (a100, a100_quote) = quote(0, 1, 100);
+    // One batch with a supersede in it, then one quote at a time, then one already stored.
+    store.insert_quotes(&[(a500, a500_quote), (b300, b300_quote)], 100).await.expect("stores");
+    store.insert_quote(a250, &a250_quote, 100).await.expect("stores");
+    store.insert_quote(a100, &a100_quote, 100).await.expect("stores");
+    assert_eq!(store.insert_quote(a250, &a250_quote, 100).await.expect("reads"), InsertOutcome::AlreadyStored);
+    let (a, b) = (a500_quote.quote.prover, b300_quote.quote.prover);
+
+    let mut rows: Vec<_> = store
+        .quotes_by_epoch(0, 1)
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|r| (r.epoch, r.prover, r.quotes, r.best_fee))
+        .collect();
+    rows.sort();
+    let mut expected = vec![(0, a, 2, 250), (0, b, 1, 300), (1, a, 1, 100)];
+    expected.sort();
+    assert_eq!(rows, expected, "a row per prover and epoch: quotes counted once each, the lowest fee");
+    assert_eq!(store.quotes_by_epoch(1, 1).await.expect("reads").len(), 1);
+    assert_eq!(store.quotes_by_epoch(2, u64::MAX).await.expect("reads"), Vec::new());
+
+    let mut totals: Vec<_> =
+        store.quote_totals(None).await.expect("reads").into_iter().map(|t| (t.prover, t.quotes, t.epochs)).collect();
+    totals.sort();
+    let mut expected = vec![(a, 3, 2), (b, 1, 1)];
+    expected.sort();
+    assert_eq!(totals, expected);
+    let only_b: Vec<_> = store.quote_totals(Some(b)).await.expect("reads").into_iter().map(|t| t.quotes).collect();
+    assert_eq!(only_b, vec![1]);
+    let epochs: Vec<u64> = store.prover_epochs(a, 10).await.expect("reads").into_iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, vec![1, 0], "newest first");
+    assert_eq!(store.prover_epochs(a, 1).await.expect("reads").len(), 1);
+
+    let claim = ClaimRecord {
+        epoch: 0,
+        quote_id: a250,
+        bond_provider: a,
+        basis_point_fee: 250,
+        l1_block: 110,
+        ..store_claim()
+    };
+    apply(&store, 110, vec![ChainEvent::Claimed(claim.clone())]).await;
+    let payouts = store.claim_payouts(None).await.expect("reads");
+    assert_eq!(payouts.len(), 1);
+    assert_eq!((payouts[0].prover, payouts[0].outcome), (a, ClaimOutcome::Open));
+    assert_eq!(payouts[0].payout, U256::from(250), "10000 in fees × 250 / 10000");
+    apply(&store, 111, vec![ChainEvent::Proven { epoch: 0, l1_block: 111 }]).await;
+    let payouts = store.claim_payouts(Some(a)).await.expect("reads");
+    assert_eq!((payouts.len(), payouts[0].outcome), (1, ClaimOutcome::Proven));
+    assert_eq!(store.claim_payouts(Some(b)).await.expect("reads"), Vec::new());
+    assert_eq!(store.claims_of_epochs(0, 1).await.expect("reads"), vec![(claim, ClaimOutcome::Proven)]);
+    assert_eq!(store.claims_of_epochs(1, 1).await.expect("reads"), Vec::new());
+
+    let page: Vec<_> =
+        store.epochs_page(None, 10).await.expect("reads").into_iter().map(|e| (e.epoch, e.proven_at)).collect();
+    assert_eq!(page, vec![(1, None), (0, Some(111))], "newest first, with the proof's L1 block");
+    let older: Vec<u64> = store.epochs_page(Some(1), 10).await.expect("reads").into_iter().map(|e| e.epoch).collect();
+    assert_eq!(older, vec![0]);
+    assert_eq!(
+        store.epochs_page(Some(u64::MAX), 1).await.expect("reads").len(),
+        1,
+        "a bound beyond every epoch is none"
+    );
+});
+
+#[test]
+fn a_payout_is_exact_at_the_extremes() {
+    use coordination_node::store::payout;
+    assert_eq!(payout(U256::MAX, 10_000), U256::MAX);
+    assert_eq!(payout(U256::MAX, 1), U256::MAX / U256::from(10_000));
+    assert_eq!(payout(U256::from(9_999), 1), U256::ZERO, "rounded down, as the rollup pays");
+    assert_eq!(payout(U256::from(10_000), 250), U256::from(250));
+}
