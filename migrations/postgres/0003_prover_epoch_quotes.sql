@@ -3,6 +3,10 @@
 -- actually inserted), so the market statistics, the prover pages and the leaderboard read a row
 -- per prover and epoch instead of every quote. Quotes are never deleted, so the counts only grow.
 
+-- No quote may be inserted between the backfill below and the trigger (a replica of the earlier
+-- version still running): held until this migration's transaction commits.
+LOCK TABLE quotes IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE prover_epoch_quotes (
     epoch BIGINT NOT NULL,
     prover BYTEA NOT NULL CHECK (octet_length(prover) = 20),

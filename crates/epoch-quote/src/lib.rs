@@ -41,7 +41,9 @@ mod signer;
 
 pub use domain::{DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPE, QuoteDomain};
 pub use json::{FieldError, FieldErrorKind, QuoteJsonError};
-pub use quote::{EPOCH_PROOF_QUOTE_TYPE, EpochProofQuote, MAX_BASIS_POINT_FEE, SignedEpochProofQuote, VerifyError};
+pub use quote::{
+    EPOCH_PROOF_QUOTE_TYPE, EpochProofQuote, MAX_BASIS_POINT_FEE, SignedEpochProofQuote, VerifyError, prover_payout,
+};
 pub use signature::{QuoteSignature, SignatureError};
 pub use signer::{KeyError, QuoteSigner};
 

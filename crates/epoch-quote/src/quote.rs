@@ -10,6 +10,14 @@ pub const EPOCH_PROOF_QUOTE_TYPE: &str = "EpochProofQuote(address prover,uint256
 /// The largest `basisPointFee`: 10000 basis points is the whole of the epoch's fees.
 pub const MAX_BASIS_POINT_FEE: u32 = 10_000;
 
+/// What the rollup pays the prover that proves an epoch with `total_fees` under a claim at
+/// `basis_point_fee`: `total_fees × basis_point_fee / 10000`, rounded down. `None` when the
+/// product overflows 256 bits: the rollup's checked arithmetic then reverts, and no proof can be
+/// submitted under that claim.
+pub fn prover_payout(total_fees: U256, basis_point_fee: u32) -> Option<U256> {
+    total_fees.checked_mul(U256::from(basis_point_fee)).map(|product| product / U256::from(MAX_BASIS_POINT_FEE))
+}
+
 /// A prover's offer to prove one epoch: the unsigned part of a quote.
 ///
 /// The block range and the fees are part of what is signed, so a quote can only be claimed for

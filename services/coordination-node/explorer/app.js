@@ -162,7 +162,7 @@ function epochRows(epochs) {
 }
 
 const EPOCH_HEADERS = [{ label: 'Epoch' }, { label: 'State' }, { label: 'Blocks', num: 1 }, { label: 'Fees', num: 1 },
-  { label: 'Quotes', num: 1 }, { label: 'Best fee', num: 1 }, { label: 'Winning fee', num: 1 }, { label: 'Winner' },
+  { label: 'Quotes', num: 1 }, { label: 'Lowest fee', num: 1 }, { label: 'Winning fee', num: 1 }, { label: 'Winner' },
   { label: 'Payout', num: 1 }];
 
 async function overview() {
@@ -243,9 +243,9 @@ async function epochPage(epochNumber) {
 
 async function proverPage(address) {
   const prover = await api(`/provers/${address}`);
-  const points = prover.epochs.slice().reverse().map((e) => ({ x: e.epoch, values: [e.bestFee, e.won ? e.bestFee : null] }));
+  const points = prover.epochs.slice().reverse().map((e) => ({ x: e.epoch, values: [e.bestFee, e.wonFee ?? null] }));
   const rows = prover.epochs.map((e) => `<tr><td>${epochLink(e.epoch)}</td><td class="num">${int(e.quotes)}</td>
-    <td class="num">${fee(e.bestFee)}</td><td>${e.won ? '<strong>won</strong>' : ''}</td></tr>`);
+    <td class="num">${fee(e.bestFee)}</td><td>${e.won ? `<strong>won</strong> at ${fee(e.wonFee)}` : ''}</td></tr>`);
   const rate = prover.winRate === null || prover.winRate === undefined ? '–' : `${(prover.winRate * 100).toFixed(1)} %`;
   return `<h1 class="mono">${esc(prover.prover)}</h1>
     <div class="cards" id="prover-totals">
@@ -259,10 +259,10 @@ async function proverPage(address) {
       ${card('Win rate', rate, 'data-total="winRate"')}
     </div>
     <h2>Its fee over time</h2>
-    <div class="panel">${chart(points, [{ name: 'its best fee (bps)', color: 'var(--best)', kind: 'line', dashed: true },
+    <div class="panel">${chart(points, [{ name: 'its lowest fee asked (bps)', color: 'var(--best)', kind: 'line', dashed: true },
       { name: 'won at', color: 'var(--won)', kind: 'line' }])}</div>
     <h2>Epochs</h2>
-    ${table([{ label: 'Epoch' }, { label: 'Quotes', num: 1 }, { label: 'Best fee', num: 1 }, { label: '' }], rows,
+    ${table([{ label: 'Epoch' }, { label: 'Quotes', num: 1 }, { label: 'Lowest fee asked', num: 1 }, { label: '' }], rows,
       'No quotes from this prover.')}`;
 }
 
@@ -282,7 +282,7 @@ async function market() {
   return `<h1>Market</h1>
     <div class="grid2">
       <div class="panel"><h2>Winning and best fee per epoch</h2>${chart(fees, [
-        { name: 'best fee offered (bps)', color: 'var(--best)', kind: 'line', dashed: true },
+        { name: 'lowest fee asked (bps)', color: 'var(--best)', kind: 'line', dashed: true },
         { name: 'winning fee (bps)', color: 'var(--claimed)', kind: 'line' }])}</div>
       <div class="panel"><h2>Quotes per epoch</h2>${chart(quotes, [{ name: 'quotes', color: 'var(--complete)', kind: 'bar' }])}</div>
       <div class="panel"><h2>Fees per epoch</h2>${chart(paid, [
@@ -347,9 +347,16 @@ function drawFeed() {
 }
 
 function listen() {
-  const source = new EventSource('/events');
+  // After the last event shown, when reopened: nothing missed, nothing repeated.
+  const source = new EventSource(feed.lastId ? `/events?after=${encodeURIComponent(feed.lastId)}` : '/events');
   source.onopen = () => { feed.connected = true; drawFeed(); };
-  source.onerror = () => { feed.connected = false; drawFeed(); };
+  source.onerror = () => {
+    feed.connected = false;
+    drawFeed();
+    // The browser retries a dropped connection by itself, but gives up on an answer that is not
+    // an event stream (a 503 while the database is down, a proxy's 502): open a new one then.
+    if (source.readyState === EventSource.CLOSED) setTimeout(listen, 3000);
+  };
   for (const kind of EVENT_KINDS) {
     source.addEventListener(kind, (event) => {
       let data = {};

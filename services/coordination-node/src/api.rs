@@ -724,7 +724,7 @@ pub struct EpochView {
     /// The claim on it, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<ClaimView>,
-    /// When claimed: what the prover is paid once the epoch is proven
+    /// When claimed and not slashed: what the prover is paid once the epoch is proven
     /// (`totalFees × basisPointFee / 10000`); paid when the claim's outcome is `proven`.
     #[schema(value_type = Option<service_kit::schema::DecimalUint256>)]
     #[serde(serialize_with = "crate::domain::as_text::serialize_option", skip_serializing_if = "Option::is_none")]
@@ -732,6 +732,15 @@ pub struct EpochView {
     /// The L1 block of its proof, once proven.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proven_at_l1_block: Option<u64>,
+}
+
+/// What the prover of `claim` is paid for `record` (`totalFees × basisPointFee / 10000`), unless
+/// the claim was slashed (nothing is paid) or the product overflows (the rollup would revert).
+pub(crate) fn payout(record: &EpochRecord, (claim, outcome): &(ClaimRecord, ClaimOutcome)) -> Option<U256> {
+    if *outcome == ClaimOutcome::Slashed {
+        return None;
+    }
+    epoch_quote::prover_payout(record.total_fees, claim.basis_point_fee)
 }
 
 /// The open epoch as of the node's view of L1 (none before the L1 has been reached).
@@ -789,7 +798,7 @@ pub(crate) async fn get_epoch(
         tx_count: record.tx_count,
         total_fees: record.total_fees,
         state: state_now,
-        payout: claim.as_ref().map(|(c, _)| crate::store::payout(record.total_fees, c.basis_point_fee)),
+        payout: claim.as_ref().and_then(|claim| payout(&record, claim)),
         claim: claim.map(|(c, outcome)| ClaimView::new(c, outcome, head)),
         proven_at_l1_block: record.proven_at,
     }))

@@ -1,7 +1,9 @@
 //! The market at a glance, as the explorer shows it: where the node is on L1, statistics per
 //! epoch, each prover's record and the leaderboard. The quote counts come from the database's
 //! row per prover and epoch (kept by the database as quotes are stored) and the records from the
-//! claims, so no answer reads every quote: each costs the same with a million quotes stored.
+//! claims, so no answer reads quotes one by one: a page of epochs costs the same with a million
+//! quotes stored; a prover's record and the leaderboard grow with the epochs claimed and the
+//! (prover, epoch) pairs quoted.
 
 use std::collections::HashMap;
 
@@ -14,11 +16,11 @@ use serde::Serialize;
 use service_kit::ErrorBody;
 
 use crate::{
-    api::{ClaimView, EpochState, current_epoch, epoch_state, int64_parameter, parse_limit, query_rejection},
+    api::{ClaimView, EpochState, current_epoch, epoch_state, int64_parameter, parse_limit, payout, query_rejection},
     domain::ClaimOutcome,
     error::NodeError,
     state::AppState,
-    store::{ClaimPayout, ProverEpochQuotes, ProverQuoteTotals, payout},
+    store::{ClaimPayout, ProverEpochQuotes, ProverQuoteTotals},
 };
 
 /// Where the node is on L1.
@@ -110,13 +112,14 @@ pub struct EpochMarket {
     pub quotes: u64,
     /// Provers that quoted for it.
     pub provers: u64,
-    /// The lowest fee any quote for it asked, in basis points.
+    /// The lowest fee any quote for it asked, in basis points (superseded quotes included: the
+    /// best offer made, whether or not it still stood at the claim).
     #[schema(minimum = 0, maximum = 10000)]
     pub best_fee: Option<u32>,
     /// The claim (the winning quote), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<ClaimView>,
-    /// When claimed: what the prover is paid once the epoch is proven
+    /// When claimed and not slashed: what the prover is paid once the epoch is proven
     /// (`totalFees × basisPointFee / 10000`); paid when the claim's outcome is `proven`.
     #[schema(value_type = Option<service_kit::schema::DecimalUint256>)]
     #[serde(serialize_with = "crate::domain::as_text::serialize_option", skip_serializing_if = "Option::is_none")]
@@ -195,7 +198,8 @@ pub(crate) async fn market_epochs(
     }
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let current = current_epoch(&state);
-    let next_before = (epochs.len() == limit as usize).then_some(oldest.epoch);
+    // Epoch 0 is the oldest there can be: a page ending on it is the last.
+    let next_before = (epochs.len() == limit as usize && oldest.epoch > 0).then_some(oldest.epoch);
     let epochs = epochs
         .into_iter()
         .map(|record| {
@@ -212,7 +216,7 @@ pub(crate) async fn market_epochs(
                 quotes,
                 provers,
                 best_fee,
-                payout: claim.as_ref().map(|(c, _)| payout(record.total_fees, c.basis_point_fee)),
+                payout: claim.as_ref().and_then(|claim| payout(&record, claim)),
                 claim: claim.map(|(c, outcome)| ClaimView::new(c, outcome, head)),
                 proven_at_l1_block: record.proven_at,
             }
@@ -247,9 +251,13 @@ pub struct ProverRecord {
     #[schema(value_type = service_kit::schema::DecimalUint256)]
     #[serde(serialize_with = "crate::domain::as_text::serialize")]
     pub fees_earned: U256,
-    /// Claims won per epoch quoted (absent before it quoted).
+    /// Of the epochs it quoted for, the share claimed with its quote (the open epoch counts as
+    /// quoted; null before it quoted).
     #[schema(minimum = 0, maximum = 1)]
     pub win_rate: Option<f64>,
+    /// Epochs it quoted for and won.
+    #[serde(skip)]
+    won_quoted: std::collections::BTreeSet<u64>,
 }
 
 impl ProverRecord {
@@ -264,11 +272,15 @@ impl ProverRecord {
             slashed: 0,
             fees_earned: U256::ZERO,
             win_rate: None,
+            won_quoted: Default::default(),
         }
     }
 
     fn count(&mut self, claim: &ClaimPayout) {
         self.claims += 1;
+        if claim.quoted {
+            self.won_quoted.insert(claim.epoch);
+        }
         match claim.outcome {
             ClaimOutcome::Proven => {
                 self.proven += 1;
@@ -280,7 +292,8 @@ impl ProverRecord {
     }
 
     fn finish(mut self) -> Self {
-        self.win_rate = (self.epochs_quoted > 0).then(|| (self.claims as f64 / self.epochs_quoted as f64).min(1.0));
+        let won = self.won_quoted.len() as f64;
+        self.win_rate = (self.epochs_quoted > 0).then(|| won / self.epochs_quoted as f64);
         self
     }
 }
@@ -364,6 +377,10 @@ pub struct ProverEpoch {
     pub best_fee: u32,
     /// Its quote was claimed for this epoch.
     pub won: bool,
+    /// The fee of its claimed quote, when it won.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 10000)]
+    pub won_fee: Option<u32>,
 }
 
 /// A prover's record and its recent epochs.
@@ -403,20 +420,26 @@ pub(crate) async fn prover(
         message: format!("the node has no quote, claim or deposit of {prover}"),
     })?;
     let recent: Vec<ProverEpochQuotes> = state.store.prover_epochs(prover, 100).await?;
-    let won: std::collections::HashSet<u64> = match (recent.last(), recent.first()) {
+    let won: HashMap<u64, u32> = match (recent.last(), recent.first()) {
         (Some(oldest), Some(newest)) => state
             .store
             .claims_of_epochs(oldest.epoch, newest.epoch)
             .await?
             .into_iter()
             .filter(|(claim, _)| claim.bond_provider == prover)
-            .map(|(claim, _)| claim.epoch)
+            .map(|(claim, _)| (claim.epoch, claim.basis_point_fee))
             .collect(),
         _ => Default::default(),
     };
     let epochs = recent
         .into_iter()
-        .map(|e| ProverEpoch { epoch: e.epoch, quotes: e.quotes, best_fee: e.best_fee, won: won.contains(&e.epoch) })
+        .map(|e| ProverEpoch {
+            epoch: e.epoch,
+            quotes: e.quotes,
+            best_fee: e.best_fee,
+            won: won.contains_key(&e.epoch),
+            won_fee: won.get(&e.epoch).copied(),
+        })
         .collect();
     Ok(Json(ProverPage { record, epochs }))
 }

@@ -194,8 +194,8 @@ impl Timeline {
                 self.quotes.remove(&epoch);
                 match self.claims.remove(&epoch) {
                     Some(claim) => {
-                        let paid = self.fees.get(&epoch).copied().unwrap_or_default() * U256::from(claim.fee)
-                            / U256::from(10_000);
+                        let fees = self.fees.get(&epoch).copied().unwrap_or_default();
+                        let paid = epoch_quote::prover_payout(fees, claim.fee).unwrap_or_default();
                         let prover = tally.provers.entry(claim.prover).or_default();
                         prover.proven += 1;
                         prover.paid += paid;

@@ -130,9 +130,13 @@ fn prometheus_scrapes_each_service_where_compose_runs_it() {
         for target in job["static_configs"][0]["targets"].as_array().expect("targets") {
             let (host, port) = target.as_str().and_then(|t| t.split_once(':')).expect("host:port");
             let service = services.get(host).unwrap_or_else(|| panic!("{host} is a compose service"));
-            // The service listens on that port (its listen-address setting names it).
-            let environment = service["environment"].to_string();
-            assert!(environment.contains(&format!(":{port}")), "{host} listens on {port}: {environment}");
+            // The service listens on that port: its listen (or metrics) address setting names it.
+            let environment = service["environment"].as_object().expect("environment");
+            let listens = environment.iter().any(|(name, value)| {
+                (name.ends_with("_LISTEN_ADDR") || name.ends_with("_METRICS_ADDR"))
+                    && value.as_str().is_some_and(|v| v.ends_with(&format!(":{port}")))
+            });
+            assert!(listens, "{host} listens on {port}: {environment:?}");
             jobs += 1;
         }
     }

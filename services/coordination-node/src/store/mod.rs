@@ -153,7 +153,7 @@ pub struct ProverQuoteTotals {
 }
 
 /// A claim as it counts towards its prover's record: the outcome, and what the prover is paid
-/// when the epoch is proven (`totalFees × basisPointFee / 10000`, as the rollup pays it).
+/// when the epoch is proven ([`epoch_quote::prover_payout`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClaimPayout {
     /// The claimed epoch.
@@ -164,15 +164,8 @@ pub struct ClaimPayout {
     pub outcome: ClaimOutcome,
     /// The prover's share of the epoch's fees (paid once proven).
     pub payout: U256,
-}
-
-/// The prover's share of `total_fees` at `basis_point_fee` (`total_fees × fee / 10000`, rounded
-/// down, as the rollup computes it when the epoch is proven).
-pub fn payout(total_fees: U256, basis_point_fee: u32) -> U256 {
-    let wide = alloy::primitives::U512::from(total_fees) * alloy::primitives::U512::from(basis_point_fee)
-        / alloy::primitives::U512::from(10_000u32);
-    // At most `total_fees`, as the fee is at most 10000.
-    wide.saturating_to()
+    /// The node holds quotes of that prover for that epoch.
+    pub quoted: bool,
 }
 
 /// An L2 block as proposed on L1.

@@ -596,7 +596,9 @@ impl NodeStore for PgStore {
     async fn claim_payouts(&self, prover: Option<Address>) -> Result<Vec<ClaimPayout>, StoreError> {
         let rows = sqlx::query_as!(
             rows::PayoutRow::<BigDecimal, i32>,
-            r#"SELECT c.epoch, c.bond_provider, c.basis_point_fee, c.outcome, e.total_fees AS "total_fees?"
+            r#"SELECT c.epoch, c.bond_provider, c.basis_point_fee, c.outcome, e.total_fees AS "total_fees?",
+                   EXISTS (SELECT 1 FROM prover_epoch_quotes p WHERE p.epoch = c.epoch AND p.prover = c.bond_provider)
+                     AS "quoted!"
                FROM claims c LEFT JOIN epochs e ON e.epoch = c.epoch
                WHERE ($1::bytea IS NULL OR c.bond_provider = $1)"#,
             prover.as_ref().map(|p| p.as_slice())

@@ -168,6 +168,7 @@ pub(crate) struct PayoutRow<N, F = i64> {
     pub(crate) basis_point_fee: F,
     pub(crate) outcome: String,
     pub(crate) total_fees: Option<N>,
+    pub(crate) quoted: bool,
 }
 
 impl<N: StoredUint256, F: Into<i64>> PayoutRow<N, F> {
@@ -179,7 +180,9 @@ impl<N: StoredUint256, F: Into<i64>> PayoutRow<N, F> {
             epoch: r.u64("epoch", self.epoch)?,
             prover: r.address("bond_provider", &self.bond_provider)?,
             outcome: r.outcome("outcome", &self.outcome)?,
-            payout: super::payout(total_fees, fee),
+            // A proven claim's product fitted (the rollup reverts otherwise).
+            payout: epoch_quote::prover_payout(total_fees, fee).unwrap_or_default(),
+            quoted: self.quoted,
         })
     }
 }

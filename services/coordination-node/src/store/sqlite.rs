@@ -487,8 +487,9 @@ impl NodeStore for SqliteStore {
 
     async fn claim_payouts(&self, prover: Option<Address>) -> Result<Vec<ClaimPayout>, StoreError> {
         sqlx::query_as::<_, rows::PayoutRow<Vec<u8>>>(
-            "SELECT c.epoch, c.bond_provider, c.basis_point_fee, c.outcome, e.total_fees \
-             FROM claims c LEFT JOIN epochs e ON e.epoch = c.epoch WHERE (?1 IS NULL OR c.bond_provider = ?1)",
+            "SELECT c.epoch, c.bond_provider, c.basis_point_fee, c.outcome, e.total_fees, \
+             EXISTS (SELECT 1 FROM prover_epoch_quotes p WHERE p.epoch = c.epoch AND p.prover = c.bond_provider) \
+             AS quoted FROM claims c LEFT JOIN epochs e ON e.epoch = c.epoch WHERE (?1 IS NULL OR c.bond_provider = ?1)",
         )
         .bind(prover.as_ref().map(|p| p.as_slice()))
         .fetch_all(&self.pool)

@@ -14,8 +14,20 @@ fn binary(variable: &str, default: &str) -> String {
 pub(crate) struct Browser {
     http: reqwest::Client,
     session: String,
-    driver: std::process::Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// The ChromeDriver process, killed with every browser it started (its process group) when this
+/// is dropped, however the test ends.
+struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = std::process::Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+        let _ = self.0.wait();
+    }
 }
 
 impl Browser {
@@ -30,7 +42,7 @@ impl Browser {
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
         // In a process group of its own, so the browsers it starts go with it.
-        let driver = {
+        let driver = Driver({
             use std::os::unix::process::CommandExt;
             std::process::Command::new(&chromedriver)
                 .arg(format!("--port={port}"))
@@ -39,9 +51,10 @@ impl Browser {
                 .process_group(0)
                 .spawn()
                 .expect("chromedriver starts")
-        };
+        });
         let profile = tempfile::tempdir().expect("profile dir");
-        let http = reqwest::Client::new();
+        // No WebDriver command here takes long; a hung driver fails the test instead of hanging it.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
         let base = format!("http://127.0.0.1:{port}");
         let mut ready = false;
         for _ in 0..200 {
@@ -77,7 +90,7 @@ impl Browser {
             .await
             .expect("session JSON");
         let session = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}"));
-        Self { session: format!("{base}/session/{session}"), http, driver, _profile: profile }
+        Self { session: format!("{base}/session/{session}"), http, _driver: driver, _profile: profile }
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -139,16 +152,5 @@ impl Browser {
                     .collect()
             })
             .unwrap_or_default()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The driver and every browser process it started.
-        let _ = std::process::Command::new("kill")
-            .args(["-s", "KILL", "--"])
-            .arg(format!("-{}", self.driver.id()))
-            .status();
-        let _ = self.driver.wait();
     }
 }

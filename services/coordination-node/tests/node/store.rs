@@ -416,11 +416,13 @@ both_backends!(market_counts_follow_quotes_and_claims, |store: Store, _url: Stri
     let (a250, a250_quote) = quote(0, 0, 250);
     let (b300, b300_quote) = quote(1, 0, 300);
     let (a100, a100_quote) = quote(0, 1, 100);
-    // One batch with a supersede in it, then one quote at a time, then one already stored.
-    store.insert_quotes(&[(a500, a500_quote), (b300, b300_quote)], 100).await.expect("stores");
-    store.insert_quote(a250, &a250_quote, 100).await.expect("stores");
+    // One batch in which a prover supersedes its own quote, then the same batch again (nothing
+    // new), then one quote alone.
+    let batch = [(a500, a500_quote), (a250, a250_quote), (b300, b300_quote)];
+    store.insert_quotes(&batch, 100).await.expect("stores");
+    let again = store.insert_quotes(&batch, 100).await.expect("reads");
+    assert!(again.iter().all(|o| *o == InsertOutcome::AlreadyStored), "{again:?}");
     store.insert_quote(a100, &a100_quote, 100).await.expect("stores");
-    assert_eq!(store.insert_quote(a250, &a250_quote, 100).await.expect("reads"), InsertOutcome::AlreadyStored);
     let (a, b) = (a500_quote.quote.prover, b300_quote.quote.prover);
 
     let mut rows: Vec<_> = store
@@ -482,10 +484,12 @@ both_backends!(market_counts_follow_quotes_and_claims, |store: Store, _url: Stri
 });
 
 #[test]
-fn a_payout_is_exact_at_the_extremes() {
-    use coordination_node::store::payout;
-    assert_eq!(payout(U256::MAX, 10_000), U256::MAX);
-    assert_eq!(payout(U256::MAX, 1), U256::MAX / U256::from(10_000));
-    assert_eq!(payout(U256::from(9_999), 1), U256::ZERO, "rounded down, as the rollup pays");
-    assert_eq!(payout(U256::from(10_000), 250), U256::from(250));
+fn a_payout_is_what_the_rollup_computes_at_the_extremes() {
+    use epoch_quote::prover_payout;
+    assert_eq!(prover_payout(U256::MAX, 1), Some(U256::MAX / U256::from(10_000)));
+    assert_eq!(prover_payout(U256::MAX, 2), None, "the product overflows: the rollup reverts");
+    let largest = U256::MAX / U256::from(10_000);
+    assert_eq!(prover_payout(largest, 10_000), Some(largest));
+    assert_eq!(prover_payout(U256::from(9_999), 1), Some(U256::ZERO), "rounded down, as the rollup pays");
+    assert_eq!(prover_payout(U256::from(10_000), 250), Some(U256::from(250)));
 }
