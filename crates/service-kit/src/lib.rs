@@ -3,6 +3,7 @@
 //! in that envelope ([`JsonBody`]), HTTP metrics and the `/metrics` endpoint ([`metrics`]),
 //! logging set-up ([`telemetry`]) and the shutdown signal ([`shutdown_signal`]).
 
+pub mod client;
 mod error;
 mod json;
 pub mod metrics;

@@ -63,9 +63,15 @@ impl RateLimiter {
 
 /// Middleware limiting the requests it wraps by client address (use with
 /// `middleware::from_fn_with_state` on the routes to limit; the server must be started with
-/// `into_make_service_with_connect_info::<SocketAddr>()` for addresses to be known).
+/// `into_make_service_with_connect_info::<SocketAddr>()` for addresses to be known). The client is
+/// [`crate::client::ClientIp`] when [`crate::client::resolve`] ran (behind a trusted proxy, the
+/// address it forwarded for), else the connection's peer.
 pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let extensions = request.extensions();
+    let client = extensions
+        .get::<crate::client::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
     if let Some(client) = client
         && let Err(retry_after) = limiter.check(client)
     {

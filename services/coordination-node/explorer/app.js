@@ -84,8 +84,8 @@ async function api(path) {
  * kind `bar` are drawn as bars, `line` as lines with dots. Values are scaled to the largest.
  */
 function chart(points, series, { height = 220, unit = '' } = {}) {
-  const width = 440;
-  const left = 48;
+  const width = 460;
+  const left = 64;
   const bottom = 22;
   const top = 10;
   if (!points.length) return '<p class="muted">No epochs yet.</p>';
@@ -135,7 +135,7 @@ function chart(points, series, { height = 220, unit = '' } = {}) {
 }
 
 function compact(v) {
-  if (v >= 1e15) return v.toExponential(1);
+  if (v >= 1e15) return v.toExponential(1).replace('e+', 'e');
   if (v >= 1e9) return `${(v / 1e9).toFixed(1)}G`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
   if (v >= 1e4) return `${(v / 1e3).toFixed(0)}k`;
@@ -281,7 +281,7 @@ async function market() {
     <td class="num">${p.winRate === null || p.winRate === undefined ? '–' : `${(p.winRate * 100).toFixed(1)} %`}</td></tr>`);
   return `<h1>Market</h1>
     <div class="grid2">
-      <div class="panel"><h2>Winning and best fee per epoch</h2>${chart(fees, [
+      <div class="panel"><h2>Winning fee and lowest fee asked</h2>${chart(fees, [
         { name: 'lowest fee asked (bps)', color: 'var(--best)', kind: 'line', dashed: true },
         { name: 'winning fee (bps)', color: 'var(--claimed)', kind: 'line' }])}</div>
       <div class="panel"><h2>Quotes per epoch</h2>${chart(quotes, [{ name: 'quotes', color: 'var(--complete)', kind: 'bar' }])}</div>

@@ -910,11 +910,13 @@ pub struct EventsQuery {
     responses(
         (status = 200, description = "An event stream: each event's SSE fields", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Bad event id (`invalid_parameter`)", body = ErrorBody),
+        (status = 429, description = "This client already holds as many streams as `NODE_STREAMS_PER_CLIENT` allows (`too_many_streams`); close one", body = ErrorBody),
         (status = 503, description = "Database unavailable (`database_unavailable`); retry", body = ErrorBody),
     )
 )]
 pub(crate) async fn stream_events(
     State(state): State<AppState>,
+    client: Option<axum::Extension<service_kit::client::ClientIp>>,
     headers: axum::http::HeaderMap,
     query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, NodeError> {
@@ -926,8 +928,28 @@ pub(crate) async fn stream_events(
     let header_after =
         headers.get("last-event-id").map(|v| event_id("Last-Event-ID", v.to_str().unwrap_or("invalid"))).transpose()?;
     let after = header_after.or(query_after);
+    // Held by the response's stream: freed when the client goes.
+    let slot = match client {
+        Some(axum::Extension(service_kit::client::ClientIp(client))) => match state.streams.take(client) {
+            Some(slot) => Some(slot),
+            None => {
+                let limit = state.streams.per_client();
+                return Ok(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_streams",
+                    format!("{client} already holds {limit} event streams, the most one client may; close one"),
+                )
+                .into_response());
+            }
+        },
+        None => None,
+    };
     let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());
     let stream =
         crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer).await?;
+    let stream = futures_util::StreamExt::map(stream, move |event| {
+        let _held = &slot;
+        event
+    });
     Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()).into_response())
 }

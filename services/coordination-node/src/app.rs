@@ -94,6 +94,7 @@ fn error_codes(operation: &str, status: u16) -> Vec<&'static str> {
             vec!["invalid_parameter"]
         }
         ("prover", 404) => vec!["prover_not_found"],
+        ("stream_events", 429) => vec!["too_many_streams"],
         (_, 503) => vec!["database_unavailable"],
         _ => Vec::new(),
     }
@@ -129,7 +130,10 @@ pub fn app(state: AppState) -> Router {
     let limiter =
         service_kit::rate_limit::RateLimiter::new(state.config.rate_limit_per_second, state.config.rate_limit_burst);
     let (router, openapi) = documented(limiter);
-    let router = router.merge(explorer::routes());
+    let router = router.merge(explorer::routes()).layer(axum::middleware::from_fn_with_state(
+        Arc::new(state.config.trusted_proxies.clone()),
+        service_kit::client::resolve,
+    ));
     let limits = service_kit::Limits {
         timeout: Duration::from_millis(state.config.request_timeout_ms),
         body_limit: state.config.body_limit,

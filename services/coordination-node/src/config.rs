@@ -51,6 +51,16 @@ pub struct Config {
     /// on PostgreSQL by any replica, through `LISTEN/NOTIFY`).
     #[arg(long, env = "NODE_EVENTS_POLL_MS", default_value_t = 1000)]
     pub events_poll_ms: u64,
+    /// Event streams one client address may hold open at once; more are answered
+    /// `429 too_many_streams` (0: no limit).
+    #[arg(long, env = "NODE_STREAMS_PER_CLIENT", default_value_t = 32)]
+    pub streams_per_client: usize,
+    /// Reverse proxies in front of the node, whose `X-Forwarded-For` names the client that the
+    /// rate limit and the stream limit count: comma-separated addresses and networks
+    /// (`10.0.0.0/8,127.0.0.1`). Empty (the default): the limits count the connection's peer and
+    /// the header is ignored, since a client can write anything there.
+    #[arg(long, env = "NODE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: service_kit::client::TrustedProxies,
     /// Events buffered per stream client before a slow client is told it fell behind.
     #[arg(long, env = "NODE_EVENTS_BUFFER", default_value_t = 4096)]
     pub events_buffer: usize,
@@ -72,7 +82,7 @@ pub struct Config {
 impl Config {
     /// Settings for a node started in-process beside a local chain (tests, benchmarks): the
     /// defaults of the command line, on a free loopback port, polling L1 and events every 20 ms,
-    /// without a rate limit.
+    /// without a rate limit or a limit on streams per client.
     pub fn local(l1_rpc_url: Url, rollup_address: Address, database_url: String) -> Self {
         use clap::{CommandFactory as _, FromArgMatches as _};
         // The command line's defaults, without its environment variables: an in-process node
@@ -90,6 +100,7 @@ impl Config {
             events_poll_ms: 20,
             rate_limit_per_second: 0,
             rate_limit_burst: 0,
+            streams_per_client: 0,
             p2p: quote_gossip::P2pArgs::disabled(),
             ..defaults
         }

@@ -94,6 +94,55 @@ pub trait StreamObserver: Send + Sync + 'static {
     fn event_streamed(&self);
 }
 
+/// How many event streams each client address holds open, against a limit per address.
+#[derive(Debug)]
+pub struct StreamSlots {
+    per_client: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open stream of a client; its slot is freed when this is dropped (the stream ended).
+#[derive(Debug)]
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    client: std::net::IpAddr,
+}
+
+impl StreamSlots {
+    /// At most `per_client` streams per address (0: no limit).
+    pub fn new(per_client: usize) -> Arc<Self> {
+        Arc::new(Self { per_client, open: Default::default() })
+    }
+
+    /// A slot for one more stream of `client`, or `None` when it holds as many as allowed.
+    pub fn take(self: &Arc<Self>, client: std::net::IpAddr) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client).or_default();
+        if self.per_client > 0 && *count >= self.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot { slots: self.clone(), client })
+    }
+
+    /// The limit per address.
+    pub fn per_client(&self) -> usize {
+        self.per_client
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
 struct OpenGuard(Arc<dyn StreamObserver>);
 
 impl Drop for OpenGuard {

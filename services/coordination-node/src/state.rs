@@ -23,6 +23,8 @@ pub struct AppState {
     pub writer: writer::QuoteWriter,
     /// Fans events out to stream clients.
     pub events: Arc<events::EventHub>,
+    /// The event streams each client holds open.
+    pub streams: Arc<events::StreamSlots>,
     /// The first pages of claimable quotes, from memory while current.
     pub best: Arc<best::BestPages>,
     /// The node's gossip peer, when P2P is enabled.
@@ -51,6 +53,7 @@ impl AppState {
             view: Arc::new(view::ViewCache::default()),
             writer,
             events: events::EventHub::new(config.events_buffer),
+            streams: events::StreamSlots::new(config.streams_per_client),
             best: Arc::default(),
             gossip,
             config: Arc::new(config),

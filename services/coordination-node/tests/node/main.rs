@@ -3,6 +3,7 @@
 mod app;
 mod browser;
 mod client;
+mod clients;
 mod events;
 mod explorer;
 mod intake;
