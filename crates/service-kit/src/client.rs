@@ -92,15 +92,16 @@ impl TrustedProxies {
         if !self.contains(client) {
             return client;
         }
-        let hops: Vec<&str> = headers
+        // Every hop of every line, each read on its own: a line with a byte that is not text
+        // spoils only its own hops, and the walk stops there.
+        let hops: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
+            .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
             .collect();
         for hop in hops.iter().rev() {
-            let Ok(address) = hop.parse::<IpAddr>().map(|a| a.to_canonical()) else { break };
+            let Some(address) = std::str::from_utf8(hop).ok().and_then(hop_address) else { break };
             client = address;
             if !self.contains(address) {
                 break;
@@ -108,6 +109,12 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// The address of one `X-Forwarded-For` hop: an address, or an address with a port (`1.2.3.4:5`,
+/// `[2001:db8::1]:5`), as some proxies write it.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>().or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip())).ok().map(|a| a.to_canonical())
 }
 
 /// The client address of a request (see [`TrustedProxies::client`]), in its extensions once
@@ -179,5 +186,12 @@ mod tests {
         assert_eq!(trusted.client(ip("10.0.0.1"), &forwarded(&["10.0.0.9, 10.0.0.5"])), ip("10.0.0.9"));
         // Garbage stops the walk at the nearest hop read.
         assert_eq!(trusted.client(ip("10.0.0.1"), &forwarded(&["203.0.113.7, junk, 10.0.0.5"])), ip("10.0.0.5"));
+        // Ports, as some proxies write them.
+        assert_eq!(trusted.client(ip("10.0.0.1"), &forwarded(&["203.0.113.7:4711"])), ip("203.0.113.7"));
+        assert_eq!(trusted.client(ip("10.0.0.1"), &forwarded(&["[2001:db8::7]:4711"])), ip("2001:db8::7"));
+        // A client's line that is not text does not hide the address its proxy appended to it.
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", axum::http::HeaderValue::from_bytes(b"\xff, 203.0.113.7").expect("bytes"));
+        assert_eq!(trusted.client(ip("10.0.0.1"), &headers), ip("203.0.113.7"));
     }
 }

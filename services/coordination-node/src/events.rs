@@ -189,7 +189,12 @@ pub async fn stream(
         }
         // Then live; what the replay already sent is skipped by its sequence number.
         loop {
-            match live.recv().await {
+            let received = tokio::select! {
+                received = live.recv() => received,
+                // The client went: stop waiting for an event it will never read.
+                () = out.closed() => return,
+            };
+            match received {
                 Ok(event) if event.seq > last => {
                     last = event.seq;
                     if out.send(sse(&event)).await.is_err() {

@@ -481,6 +481,14 @@ both_backends!(market_counts_follow_quotes_and_claims, |store: Store, _url: Stri
         1,
         "a bound beyond every epoch is none"
     );
+
+    assert!(store.claim_payouts(Some(a)).await.expect("reads")[0].quoted, "the node holds a's quotes for epoch 0");
+    // A claim on epoch 1 for a quote of b that the node never stored: not an epoch b quoted for.
+    let unseen =
+        ClaimRecord { epoch: 1, quote_id: B256::repeat_byte(0x77), bond_provider: b, l1_block: 112, ..store_claim() };
+    apply(&store, 112, vec![ChainEvent::Claimed(unseen)]).await;
+    let payouts = store.claim_payouts(Some(b)).await.expect("reads");
+    assert_eq!((payouts.len(), payouts[0].quoted), (1, false));
 });
 
 #[test]
