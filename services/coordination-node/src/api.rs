@@ -571,6 +571,11 @@ pub(crate) fn int64_parameter(field: &'static str, text: &str, message: &'static
     text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| NodeError::bad_parameter(field, message))
 }
 
+/// The optional `before` bound of a paged list (an epoch or an L1 block, per `message`).
+pub(crate) fn parse_before(before: Option<&str>, message: &'static str) -> Result<Option<u64>, NodeError> {
+    before.map(|b| int64_parameter("before", b, message).map(i64::unsigned_abs)).transpose()
+}
+
 pub(crate) fn parse_limit(limit: Option<&str>) -> Result<u32, NodeError> {
     match limit {
         None => Ok(100),
@@ -849,12 +854,7 @@ pub(crate) async fn list_claims(
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
     let prover = parse_prover(query.prover.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
-    let before = query
-        .before
-        .as_deref()
-        .map(|b| int64_parameter("before", b, "before must be an L1 block number, 0 to 2^63-1"))
-        .transpose()?
-        .map(i64::unsigned_abs);
+    let before = parse_before(query.before.as_deref(), "before must be an L1 block number, 0 to 2^63-1")?;
     let claims = state.store.claims(prover, before, limit).await?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let next_before = (claims.len() == limit as usize).then(|| claims.last().map(|(c, _)| c.l1_block)).flatten();

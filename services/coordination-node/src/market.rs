@@ -16,7 +16,7 @@ use serde::Serialize;
 use service_kit::ErrorBody;
 
 use crate::{
-    api::{ClaimView, EpochState, current_epoch, epoch_state, int64_parameter, parse_limit, payout, query_rejection},
+    api::{ClaimView, EpochState, current_epoch, epoch_state, parse_before, parse_limit, payout, query_rejection},
     domain::ClaimOutcome,
     error::NodeError,
     state::AppState,
@@ -171,12 +171,7 @@ pub(crate) async fn market_epochs(
 ) -> Result<Json<EpochMarketPage>, NodeError> {
     let axum::extract::Query(query) = query.map_err(query_rejection)?;
     let limit = parse_limit(query.limit.as_deref())?;
-    let before = query
-        .before
-        .as_deref()
-        .map(|b| int64_parameter("before", b, "before must be an epoch number, 0 to 2^63-1"))
-        .transpose()?
-        .map(i64::unsigned_abs);
+    let before = parse_before(query.before.as_deref(), "before must be an epoch number, 0 to 2^63-1")?;
     let epochs = state.store.epochs_page(before, limit).await?;
     let (Some(newest), Some(oldest)) = (epochs.first(), epochs.last()) else {
         return Ok(Json(EpochMarketPage { epochs: Vec::new(), next_before: None }));
