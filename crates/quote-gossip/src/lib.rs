@@ -13,6 +13,7 @@ pub mod wire;
 
 use std::{path::PathBuf, time::Duration};
 
+pub use identity::KeyType;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::MessageId};
 pub use network::{
     GossipHandle, GossipSettings, Inbound, PeerInfo, PublishError, Published, QUOTE_TOPIC, Role, StartError, Verdict,
@@ -43,6 +44,10 @@ pub struct P2pArgs {
     /// restarts. The service's default when unset.
     #[arg(id = "p2p_key_file", long = "p2p-key-file", env = "P2P_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// The type of key made for a new identity (a key file that exists is used whatever its
+    /// type: ed25519, secp256k1 or ecdsa).
+    #[arg(id = "p2p_key_type", long = "p2p-key-type", env = "P2P_KEY_TYPE", value_enum, default_value_t = KeyType::Ed25519)]
+    pub key_type: KeyType,
     /// Look for peers beyond the bootstrap list (Kademlia). Off, the peer keeps to its bootstrap
     /// peers and those that dial it.
     #[arg(id = "p2p_discovery", long = "p2p-discovery", env = "P2P_DISCOVERY", default_value_t = true, action = clap::ArgAction::Set)]
@@ -67,6 +72,7 @@ impl P2pArgs {
             listen_addr: None,
             bootstrap_peers: Vec::new(),
             key_file: None,
+            key_type: KeyType::Ed25519,
             discovery: true,
             max_peers: 50,
             heartbeat_ms: 1000,
@@ -98,8 +104,8 @@ impl P2pArgs {
     ) -> Result<GossipSettings, identity::KeyFileError> {
         let key_file = if self.ephemeral_identity { None } else { self.key_file.clone().or(default_key_file) };
         let keypair = match key_file {
-            Some(path) => identity::load_or_create(&path)?,
-            None => libp2p::identity::Keypair::generate_ed25519(),
+            Some(path) => identity::load_or_create(&path, self.key_type)?,
+            None => self.key_type.generate(),
         };
         Ok(GossipSettings {
             keypair,
@@ -150,7 +156,10 @@ mod tests {
             "/ip4/0.0.0.0/tcp/4000",
             "--p2p-bootstrap-peers",
             &format!("{peer},/dns4/node.example/tcp/40400"),
+            "--p2p-key-type",
+            "secp256k1",
         ]);
+        assert_eq!(service.p2p.key_type, KeyType::Secp256k1);
         assert_eq!(service.listen_addr.port(), 9000);
         assert!(service.p2p.enabled && service.p2p.discovery);
         assert_eq!(service.p2p.listen_addr.map(|a| a.to_string()).as_deref(), Some("/ip4/0.0.0.0/tcp/4000"));
@@ -159,5 +168,7 @@ mod tests {
         assert!(Service::try_parse_from(["service", "--p2p-bootstrap-peers", "not an address"]).is_err());
         let defaults = Service::parse_from(["service"]).p2p;
         assert!(!defaults.enabled && defaults.bootstrap_peers.is_empty() && !defaults.ephemeral_identity);
+        assert_eq!(defaults.key_type, KeyType::Ed25519);
+        assert!(Service::try_parse_from(["service", "--p2p-key-type", "rsa"]).is_err());
     }
 }

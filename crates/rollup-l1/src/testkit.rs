@@ -179,6 +179,29 @@ impl TestChain {
         self.proposer.token.balance_of(who).await.expect("balance")
     }
 
+    /// `count` more provers (keys derived from their index, the same every run), each with ETH,
+    /// 1,000,000 tokens and an escrow deposit of `deposit`.
+    pub async fn fund_provers(&self, count: usize, deposit: u64) -> Result<Vec<QuoteSigner>, L1Error> {
+        let minter = TokenContract::new(self.deployment.token, self.anvil.wallet_provider(&Anvil::dev_key(0)));
+        let mut signers = Vec::new();
+        for i in 0..count {
+            let secret = keccak256(format!("loadgen prover {i}"));
+            let key = PrivateKeySigner::from_bytes(&secret).map_err(|e| L1Error::Rpc(e.to_string()))?;
+            self.anvil
+                .set_balance(key.address(), U256::from(10u64).pow(U256::from(20)))
+                .await
+                .map_err(|e| L1Error::Rpc(e.to_string()))?;
+            minter.mint(key.address(), U256::from(1_000_000u64)).await?;
+            let provider = self.anvil.wallet_provider(&key);
+            TokenContract::new(self.deployment.token, provider.clone())
+                .approve(self.deployment.escrow, U256::MAX)
+                .await?;
+            EscrowContract::new(self.deployment.escrow, provider).deposit(U256::from(deposit)).await?;
+            signers.push(QuoteSigner::from_bytes(secret.0).map_err(|e| L1Error::Rpc(e.to_string()))?);
+        }
+        Ok(signers)
+    }
+
     /// Like [`Self::epoch_zero_ready_to_claim`] with both blocks from `proposer`.
     pub async fn epoch_zero_ready_to_claim_by(&self, proposer: &Actor) {
         self.propose_at(proposer, 1, 3, 3_000).await;

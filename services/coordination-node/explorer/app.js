@@ -237,7 +237,9 @@ async function epochPage(epochNumber) {
     <h2>Quotes, best first</h2>
     ${table([{ label: '#', num: 1 }, { label: 'Prover' }, { label: 'Fee', num: 1 }, { label: 'Bond', num: 1 },
       { label: 'Valid until slot', num: 1 }, { label: 'Status' }, { label: 'Received' }, { label: 'Result' }],
-    rows, 'No quotes for this epoch.')}
+    rows, epoch.quotesDeleted
+      ? 'This epoch was settled long ago: its quotes were deleted by the node\'s retention (claim and totals are kept).'
+      : 'No quotes for this epoch.')}
     ${quotes.nextCursor ? '<p class="muted">The 500 best are shown.</p>' : ''}`;
 }
 

@@ -737,6 +737,9 @@ pub struct EpochView {
     /// The L1 block of its proof, once proven.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proven_at_l1_block: Option<u64>,
+    /// Its quotes were deleted by the node's retention (`NODE_RETENTION_EPOCHS`): the epoch was
+    /// proven or pruned long ago. Its claim, totals and each prover's quote counts are kept.
+    pub quotes_deleted: bool,
 }
 
 /// What the prover of `claim` is paid for `record` (`totalFees × basisPointFee / 10000`), unless
@@ -794,6 +797,7 @@ pub(crate) async fn get_epoch(
     })?;
     let head = state.view.get().cursor.map_or(0, |c| c.l1_block);
     let claim = state.store.claims_of_epoch(epoch).await?.into_iter().next();
+    let quotes_deleted = epoch < state.store.retention_marks().await?.quotes_before_epoch;
     let state_now = epoch_state(&record, claim.as_ref().map(|(_, outcome)| *outcome), current_epoch(&state));
     Ok(Json(EpochView {
         epoch,
@@ -806,6 +810,7 @@ pub(crate) async fn get_epoch(
         payout: claim.as_ref().and_then(|claim| payout(&record, claim)),
         claim: claim.map(|(c, outcome)| ClaimView::new(c, outcome, head)),
         proven_at_l1_block: record.proven_at,
+        quotes_deleted,
     }))
 }
 
@@ -865,20 +870,23 @@ pub(crate) async fn list_claims(
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct StreamEvent {
-    /// Its sequence number: resume after it with `Last-Event-ID`. Absent on `lagged`.
+    /// Its sequence number: resume after it with `Last-Event-ID`. Absent on `lagged`; on
+    /// `events_pruned`, the last id deleted.
     #[schema(pattern = "^[0-9]+$")]
     id: Option<String>,
-    /// Its kind, or `lagged` (the client fell too far behind; the stream ends).
+    /// Its kind; or `lagged` (the client fell too far behind; the stream ends); or
+    /// `events_pruned` (the client resumed from an id whose events retention deleted; data
+    /// `prunedThrough` is the last id gone, and the stream goes on after it).
     #[schema(schema_with = event_names)]
     event: String,
     /// Its details, as JSON text.
     data: String,
 }
 
-/// The event names of the stream: every [`node_api::EventKind`], and `lagged`.
+/// The event names of the stream: every [`node_api::EventKind`], `lagged` and `events_pruned`.
 fn event_names() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let names = node_api::EventKind::ALL.iter().map(|kind| kind.as_str()).chain(["lagged"]);
+    let names = node_api::EventKind::ALL.iter().map(|kind| kind.as_str()).chain(["lagged", "events_pruned"]);
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).into()
 }
 
@@ -898,7 +906,9 @@ pub struct EventsQuery {
 /// `claim_seen`, `proof_seen`, `bond_slashed`, `epoch_pruned`, `chain_reorg`; each with its
 /// sequence number as the SSE `id` and JSON `data`. Reconnect with `Last-Event-ID` to get every
 /// event missed, from any replica. A client that falls too far behind receives `lagged` (with
-/// the last id it got) and the stream ends.
+/// the last id it got) and the stream ends. A client resuming from an id whose events the
+/// node's retention deleted (`NODE_RETENTION_EPOCHS`) first receives `events_pruned` (the last
+/// id deleted), then the events after it.
 #[utoipa::path(
     get,
     path = "/events",
@@ -946,10 +956,14 @@ pub(crate) async fn stream_events(
     };
     let observer: std::sync::Arc<dyn crate::events::StreamObserver> = std::sync::Arc::new(state.metrics.clone());
     let stream =
-        crate::events::stream(&state.events, state.store.clone(), after, state.config.events_buffer, observer).await?;
+        crate::events::stream(&state.events, state.store.clone(), after, crate::events::STALL, observer).await?;
     let stream = futures_util::StreamExt::map(stream, move |event| {
         let _held = &slot;
         event
     });
-    Ok(axum::response::sse::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream"), (axum::http::header::CACHE_CONTROL, "no-cache")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -1,6 +1,6 @@
 //! The node assembled: its routes and OpenAPI document, and the tasks that run beside the HTTP
 //! server (the L1 watcher, the view reload, the event reader and, on PostgreSQL, the listener
-//! for other replicas' events, gossip validation).
+//! for other replicas' events, gossip validation, retention).
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -251,6 +251,7 @@ pub async fn run(
         state.store.clone(),
         events_fallback,
     )));
+    let _retention = service_kit::AbortOnDrop(tokio::spawn(crate::retention::run(state.clone())));
     let store = state.store.clone();
     let _notifications = service_kit::AbortOnDrop(tokio::spawn(async move { store.forward_notifications().await }));
     let _gossip = match (state.gossip.clone(), inbound) {

@@ -61,6 +61,18 @@ pub struct Config {
     /// the header is ignored, since a client can write anything there.
     #[arg(long, env = "NODE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: service_kit::client::TrustedProxies,
+    /// Retention: the quotes and events of epochs proven or pruned more than this many epochs
+    /// before the open one are deleted (claims, proofs, epochs and each prover's per-epoch
+    /// counts are kept); an epoch neither proven nor pruned keeps everything from it on. 0 keeps
+    /// everything for ever.
+    #[arg(long, env = "NODE_RETENTION_EPOCHS", default_value_t = 1000)]
+    pub retention_epochs: u64,
+    /// How often retention runs (on the replica that runs the watcher), in milliseconds.
+    #[arg(long, env = "NODE_RETENTION_INTERVAL_MS", default_value_t = 60_000)]
+    pub retention_interval_ms: u64,
+    /// Rows retention deletes per transaction: small, so intake is never held for long.
+    #[arg(long, env = "NODE_RETENTION_BATCH", default_value_t = 1000)]
+    pub retention_batch: u32,
     /// Events buffered per stream client before a slow client is told it fell behind.
     #[arg(long, env = "NODE_EVENTS_BUFFER", default_value_t = 4096)]
     pub events_buffer: usize,

@@ -188,6 +188,8 @@ pub enum NodeEvent {
         id: B256,
         /// The quote that replaced it.
         by: B256,
+        /// Their epoch.
+        epoch: u64,
     },
     /// A pending quote can no longer be claimed.
     QuoteExpired {
@@ -285,6 +287,21 @@ impl NodeEvent {
             Self::BondSlashed { .. } => EventKind::BondSlashed,
             Self::EpochPruned { .. } => EventKind::EpochPruned,
             Self::ChainReorg { .. } => EventKind::ChainReorg,
+        }
+    }
+
+    /// The epoch it concerns, if any (a reorg concerns none).
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            Self::QuoteAccepted { epoch, .. } => u64::try_from(*epoch).ok(),
+            Self::QuoteSuperseded { epoch, .. }
+            | Self::QuoteExpired { epoch, .. }
+            | Self::EpochCompleted { epoch, .. }
+            | Self::ClaimSeen { epoch, .. }
+            | Self::ProofSeen { epoch, .. }
+            | Self::BondSlashed { epoch, .. }
+            | Self::EpochPruned { epoch, .. } => Some(*epoch),
+            Self::ChainReorg { .. } => None,
         }
     }
 

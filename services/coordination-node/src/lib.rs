@@ -6,8 +6,8 @@
 //! SQL), [`intake`] (validation and storage of a quote), [`store`] with [`writer`] (the
 //! database), [`watcher`] and [`view`] (L1), [`events`] (the live stream), [`p2p`] (gossip),
 //! [`api`] with [`error`] (HTTP) and [`best`] (the best quotes from memory), [`market`] (the
-//! aggregates the explorer reads) and [`explorer`] (its pages), [`metrics`], [`state`] and
-//! [`app`] (wiring).
+//! aggregates the explorer reads) and [`explorer`] (its pages), [`retention`] (what is deleted
+//! and when), [`metrics`], [`state`] and [`app`] (wiring).
 
 pub mod api;
 pub mod app;
@@ -21,6 +21,7 @@ pub mod intake;
 pub mod market;
 pub mod metrics;
 pub mod p2p;
+pub mod retention;
 pub mod state;
 pub mod store;
 pub mod view;

@@ -44,6 +44,11 @@ impl QuoteSource {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabel {
+    table: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabel {
     verdict: &'static str,
     code: String,
@@ -69,6 +74,8 @@ pub struct Metrics {
     p2p_received: Counter,
     p2p_verdicts: Family<VerdictLabel, Counter>,
     p2p_published: Counter,
+    retention_deleted: Family<TableLabel, Counter>,
+    retention_floor: Gauge,
 }
 
 impl Metrics {
@@ -131,6 +138,21 @@ impl Metrics {
             "Quotes taken over HTTP and published on gossip",
             p2p_published.clone(),
         );
+        let retention_deleted = Family::<TableLabel, Counter>::default();
+        for table in ["quotes", "events"] {
+            let _ = retention_deleted.get_or_create(&TableLabel { table });
+        }
+        let retention_floor = Gauge::default();
+        registry.register(
+            "retention_deleted",
+            "Rows deleted by retention, by table (quotes, events)",
+            retention_deleted.clone(),
+        );
+        registry.register(
+            "retention_floor_epoch",
+            "The first epoch whose quotes and events retention keeps, as of its last run on this replica",
+            retention_floor.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             http,
@@ -149,6 +171,8 @@ impl Metrics {
             p2p_received,
             p2p_verdicts,
             p2p_published,
+            retention_deleted,
+            retention_floor,
         }
     }
 
@@ -195,6 +219,14 @@ impl Metrics {
         self.rejected.get_or_create(&CodeLabel { code: code.to_owned() }).inc();
     }
 
+    pub(crate) fn retention_deleted(&self, table: &'static str, rows: u64) {
+        self.retention_deleted.get_or_create(&TableLabel { table }).inc_by(rows);
+    }
+
+    pub(crate) fn retention_floor(&self, epoch: u64) {
+        self.retention_floor.set(i64::try_from(epoch).unwrap_or(i64::MAX));
+    }
+
     pub(crate) fn registry(&self) -> SharedRegistry {
         self.registry.clone()
     }
@@ -205,7 +237,7 @@ impl crate::events::StreamObserver for Metrics {
         self.open_streams.inc_by(delta);
     }
 
-    fn event_streamed(&self) {
-        self.events_streamed.inc();
+    fn events_streamed(&self, count: u64) {
+        self.events_streamed.inc_by(count);
     }
 }

@@ -8,7 +8,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
@@ -171,8 +171,18 @@ impl Watcher {
                 pending_block: 0,
             },
         };
+        // Deposits read on the dropped branch, read again as of the fork (before anything was
+        // recorded, nothing: the escrow may not exist yet, and the next steps read what changes).
+        let mut deposits = Vec::new();
+        for prover in self.store.deposits_read_after(cursor.l1_block).await? {
+            let deposit = match fork {
+                Some(_) => self.escrow.deposit_of_at(prover, cursor.l1_block).await?,
+                None => U256::ZERO,
+            };
+            deposits.push((prover, deposit));
+        }
         tracing::warn!(from = stale.l1_block, to = cursor.l1_block, "L1 reorg: rolled the chain view back");
-        self.store.rollback_to(cursor).await?;
+        self.store.rollback_to(cursor, &deposits).await?;
         Ok(cursor)
     }
 

@@ -10,6 +10,7 @@ mod explorer;
 mod gossip;
 mod node;
 mod node_read;
+mod retention;
 
 use std::{
     net::SocketAddr,
@@ -55,6 +56,9 @@ enum Target {
     /// Quote propagation between three coordination nodes over gossip: latency from a POST at
     /// one node to storage at the others, and gossip throughput, against HTTP intake.
     Gossip(gossip::GossipArgs),
+    /// A long run of the devnet binary with a short retention window and extra quotes: the node's
+    /// table sizes sampled as it goes (they should level off).
+    Retention(retention::RetentionArgs),
 }
 
 /// The request Aztec's HTTP quote provider sends.
@@ -223,6 +227,7 @@ fn main() -> anyhow::Result<()> {
             Target::NodeRead(read_args) => node_read::run(read_args, args.connections, args.seconds, args.rounds).await?,
             Target::Gossip(gossip_args) => gossip::run(gossip_args, args.connections).await?,
             Target::Explorer(explorer_args) => explorer::run(explorer_args).await?,
+            Target::Retention(retention_args) => retention::run(retention_args).await?,
         }
         Ok(())
     })

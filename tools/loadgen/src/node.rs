@@ -8,15 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::{U256, keccak256},
-    providers::Provider,
-    signers::local::PrivateKeySigner,
-};
+use alloy::providers::Provider;
 use bytes::Bytes;
 use coordination_node::{AppState, Config};
 use epoch_quote::QuoteSigner;
-use rollup_l1::{EscrowContract, TokenContract, devchain::Anvil, testkit::TestChain};
+use rollup_l1::testkit::TestChain;
 use sqlx::Connection;
 
 use crate::{Bodies, median, ms, round};
@@ -37,6 +33,11 @@ pub(crate) struct NodeArgs {
     /// the single-row insert baseline then uses such a file too.
     #[arg(long)]
     sqlite: bool,
+}
+
+/// Gives each of `count` provers ETH, tokens and an escrow deposit.
+pub(crate) async fn fund_provers(chain: &TestChain, count: usize) -> anyhow::Result<Vec<QuoteSigner>> {
+    Ok(chain.fund_provers(count, 100_000).await?)
 }
 
 pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()> {
@@ -77,25 +78,6 @@ impl ScratchDatabase {
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut self.admin).await?;
         Ok(())
     }
-}
-
-/// Gives each prover ETH, tokens and an escrow deposit.
-pub(crate) async fn fund_provers(chain: &TestChain, count: usize) -> anyhow::Result<Vec<QuoteSigner>> {
-    let minter = TokenContract::new(chain.deployment.token, chain.anvil.wallet_provider(&Anvil::dev_key(0)));
-    let mut signers = Vec::new();
-    for i in 0..count {
-        let secret = keccak256(format!("loadgen prover {i}"));
-        let key = PrivateKeySigner::from_bytes(&secret)?;
-        chain.anvil.set_balance(key.address(), U256::from(10u64).pow(U256::from(20))).await?;
-        minter.mint(key.address(), U256::from(1_000_000u64)).await?;
-        let provider = chain.anvil.wallet_provider(&key);
-        TokenContract::new(chain.deployment.token, provider.clone())
-            .approve(chain.deployment.escrow, U256::MAX)
-            .await?;
-        EscrowContract::new(chain.deployment.escrow, provider).deposit(U256::from(100_000u64)).await?;
-        signers.push(QuoteSigner::from_bytes(secret.0)?);
-    }
-    Ok(signers)
 }
 
 async fn measure(

@@ -261,6 +261,17 @@ pub struct EventRecord {
     pub data: String,
 }
 
+/// What retention has deleted: every quote of an epoch below `quotes_before_epoch`, every event
+/// up to `events_through` (events are deleted oldest first, so the stream keeps no hole).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionMarks {
+    /// Every quote of an epoch below this one has been deleted.
+    pub quotes_before_epoch: u64,
+    /// Every event up to this sequence number has been deleted.
+    pub events_through: i64,
+}
+
 /// A consistent snapshot of the stored view of L1, as intake validates against it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChainView {
@@ -435,6 +446,28 @@ contract! {
     /// The sequence number of the latest event (0 when there is none).
     fn latest_event_seq(&self) -> Result<i64, StoreError>;
 
+    /// The first epoch whose quotes and events retention keeps: `at_most`, or, when lower, the
+    /// first epoch with blocks that is neither proven nor pruned (its quotes may still be
+    /// claimed, its claim still proven).
+    fn retention_floor(&self, at_most: u64) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` quotes of epochs below `below_epoch`, oldest epochs first, in one
+    /// short transaction, and returns how many; once fewer than `limit` were left, records that
+    /// every quote below `below_epoch` is gone ([`RetentionMarks::quotes_before_epoch`]).
+    fn prune_quotes(&self, below_epoch: u64, limit: u32) -> Result<u64, StoreError>;
+
+    /// The sequence number of the first event kept when the epochs from `epoch` on are kept: the
+    /// first event concerning `epoch` or a later one, and never beyond the latest event (which is
+    /// always kept, so sequence numbers are never reused); 0 when there is no event.
+    fn first_event_kept(&self, epoch: u64) -> Result<i64, StoreError>;
+
+    /// Deletes up to `limit` of the oldest events before `below_seq`, in one short transaction,
+    /// records the highest deleted ([`RetentionMarks::events_through`]) and returns how many.
+    fn prune_events(&self, below_seq: i64, limit: u32) -> Result<u64, StoreError>;
+
+    /// What retention has deleted so far.
+    fn retention_marks(&self) -> Result<RetentionMarks, StoreError>;
+
     /// The quote with this id.
     fn quote(&self, id: B256) -> Result<Option<QuoteRecord>, StoreError>;
 
@@ -502,10 +535,15 @@ contract! {
     /// Applies one watcher step and moves the cursor, atomically.
     fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError>;
 
+    /// The provers whose deposit was last read at an L1 block after `l1_block`.
+    fn deposits_read_after(&self, l1_block: u64) -> Result<Vec<Address>, StoreError>;
+
     /// Undoes everything the L1 blocks after `fork` did (they left the canonical chain), and
     /// moves the cursor back to `fork` so the watcher reads the new branch. Quote statuses set by
     /// those blocks are recomputed from what remains; the next step re-applies expiry by slot.
-    fn rollback_to(&self, fork: ChainCursor) -> Result<(), StoreError>;
+    /// The deposits read after `fork` are replaced by `deposits`, read at `fork` (a deposit
+    /// whose change was dropped is otherwise never read again).
+    fn rollback_to(&self, fork: ChainCursor, deposits: &[(Address, U256)]) -> Result<(), StoreError>;
 
     /// Takes, or confirms it still holds, the right to write the view of L1: one watcher among
     /// the replicas sharing a database writes it. Always granted on SQLite (one process owns

@@ -16,7 +16,7 @@ use sqlx::{
 use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimPayout, ClaimRecord, EpochClosed, EpochRecord, EpochTotals,
     EventRecord, EventSignal, InsertOutcome, NodeStore, ProverEpochQuotes, ProverQuoteTotals, QuoteRecord, QuoteStatus,
-    RowReader, StoreError,
+    RetentionMarks, RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
@@ -92,16 +92,19 @@ async fn append_events(tx: &mut Tx<'_>, events: &[NodeEvent], now: i64) -> Resul
     }
     let kinds: Vec<String> = events.iter().map(|e| e.kind().as_str().to_owned()).collect();
     let data: Vec<String> = events.iter().map(NodeEvent::data).collect();
+    let epochs: Vec<Option<i64>> = events.iter().map(|e| e.epoch().and_then(key)).collect();
     // Appended, and every replica told at commit (PostgreSQL delivers a notification only then).
     sqlx::query!(
         r#"WITH appended AS (
-               INSERT INTO events (kind, data, created_at_ms)
-               SELECT kind, data, $3 FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS e(kind, data, n)
+               INSERT INTO events (kind, data, epoch, created_at_ms)
+               SELECT kind, data, epoch, $4
+               FROM UNNEST($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY AS e(kind, data, epoch, n)
                ORDER BY n
                RETURNING seq)
-           SELECT COUNT(*) AS "notified!" FROM (SELECT pg_notify($4, MAX(seq)::text) FROM appended) AS sent"#,
+           SELECT COUNT(*) AS "notified!" FROM (SELECT pg_notify($5, MAX(seq)::text) FROM appended) AS sent"#,
         &kinds,
         &data,
+        &epochs as &[Option<i64>],
         now,
         EVENTS_CHANNEL
     )
@@ -320,6 +323,89 @@ impl NodeStore for PgStore {
 
     async fn latest_event_seq(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) AS "seq!" FROM events"#).fetch_one(&self.pool).await?)
+    }
+
+    async fn retention_floor(&self, at_most: u64) -> Result<u64, StoreError> {
+        let floor = sqlx::query_scalar!(
+            r#"SELECT LEAST($1, (SELECT MIN(epoch) FROM epochs WHERE proven_at_l1 = 0 AND pruned_at_l1 = 0)) AS "floor!""#,
+            key(at_most).unwrap_or(i64::MAX)
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        RowReader::new("epochs", "retention floor").u64("epoch", floor)
+    }
+
+    async fn prune_quotes(&self, below_epoch: u64, limit: u32) -> Result<u64, StoreError> {
+        let below = key(below_epoch).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query_scalar!(
+            r#"WITH gone AS (
+                   DELETE FROM quotes WHERE seq IN
+                       (SELECT seq FROM quotes WHERE epoch < $1 ORDER BY epoch LIMIT $2)
+                   RETURNING 1)
+               SELECT COUNT(*) AS "deleted!" FROM gone"#,
+            below,
+            i64::from(limit)
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if deleted < i64::from(limit) {
+            sqlx::query!(
+                "UPDATE retention SET quotes_before_epoch = GREATEST(quotes_before_epoch, $1) WHERE id = 1",
+                below
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted.unsigned_abs())
+    }
+
+    async fn first_event_kept(&self, epoch: u64) -> Result<i64, StoreError> {
+        let seq = sqlx::query_scalar!(
+            r#"SELECT LEAST(
+                   (SELECT seq FROM events WHERE epoch >= $1 ORDER BY seq LIMIT 1),
+                   (SELECT MAX(seq) FROM events)) AS "seq""#,
+            key(epoch).unwrap_or(i64::MAX)
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn prune_events(&self, below_seq: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (deleted, through) = sqlx::query!(
+            r#"WITH gone AS (
+                   DELETE FROM events WHERE seq IN
+                       (SELECT seq FROM events WHERE seq < $1 ORDER BY seq LIMIT $2)
+                   RETURNING seq)
+               SELECT COUNT(*) AS "deleted!", MAX(seq) AS "through" FROM gone"#,
+            below_seq,
+            i64::from(limit)
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map(|row| (row.deleted, row.through))?;
+        if let Some(through) = through {
+            sqlx::query!("UPDATE retention SET events_through = GREATEST(events_through, $1) WHERE id = 1", through)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted.unsigned_abs())
+    }
+
+    async fn retention_marks(&self) -> Result<RetentionMarks, StoreError> {
+        let row = sqlx::query!("SELECT quotes_before_epoch, events_through FROM retention WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(RetentionMarks::default()) };
+        let r = RowReader::new("retention", 1);
+        Ok(RetentionMarks {
+            quotes_before_epoch: r.u64("quotes_before_epoch", row.quotes_before_epoch)?,
+            events_through: row.events_through,
+        })
     }
 
     async fn quote(&self, id: B256) -> Result<Option<QuoteRecord>, StoreError> {
@@ -744,7 +830,15 @@ impl NodeStore for PgStore {
         Ok(())
     }
 
-    async fn rollback_to(&self, fork: ChainCursor) -> Result<(), StoreError> {
+    async fn deposits_read_after(&self, l1_block: u64) -> Result<Vec<Address>, StoreError> {
+        let Some(after) = key(l1_block) else { return Ok(Vec::new()) };
+        let rows = sqlx::query_scalar!("SELECT address FROM provers WHERE l1_block > $1 ORDER BY address", after)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|address| RowReader::new("provers", "read after").address("address", address)).collect()
+    }
+
+    async fn rollback_to(&self, fork: ChainCursor, deposits: &[(Address, U256)]) -> Result<(), StoreError> {
         let f = int("chain_cursor.l1_block", fork.l1_block)?;
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -800,6 +894,8 @@ impl NodeStore for PgStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query!("DELETE FROM l1_blocks WHERE number > $1", f).execute(&mut *tx).await?;
+        sqlx::query!("DELETE FROM provers WHERE l1_block > $1", f).execute(&mut *tx).await?;
+        upsert_deposits(&mut tx, deposits, fork.l1_block).await?;
         append_events(&mut tx, &[NodeEvent::ChainReorg { fork_l1_block: fork.l1_block }], now).await?;
         sqlx::query!(
             "UPDATE chain_cursor SET l1_block = $1, l1_hash = $2, l1_timestamp = $3, proven_block = $4,

@@ -15,7 +15,7 @@ use sqlx::{
 use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimPayout, ClaimRecord, EpochClosed, EpochRecord, EpochTotals,
     EventRecord, EventSignal, InsertOutcome, NodeStore, ProverEpochQuotes, ProverQuoteTotals, QuoteRecord, QuoteStatus,
-    RowReader, StoreError,
+    RetentionMarks, RowReader, StoreError,
     batch::{Committed, Plan},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
@@ -82,9 +82,10 @@ type Tx<'c> = Transaction<'c, sqlx::Sqlite>;
 /// Appends events in the caller's transaction.
 async fn append_events(tx: &mut SqliteConnection, events: &[NodeEvent], now: i64) -> Result<(), StoreError> {
     for event in events {
-        sqlx::query("INSERT INTO events (kind, data, created_at_ms) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO events (kind, data, epoch, created_at_ms) VALUES (?, ?, ?, ?)")
             .bind(event.kind().as_str())
             .bind(event.data())
+            .bind(event.epoch().and_then(key))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -268,6 +269,81 @@ impl NodeStore for SqliteStore {
 
     async fn latest_event_seq(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.pool).await?)
+    }
+
+    async fn retention_floor(&self, at_most: u64) -> Result<u64, StoreError> {
+        let at_most = key(at_most).unwrap_or(i64::MAX);
+        let floor: i64 = sqlx::query_scalar(
+            "SELECT min(?1, coalesce((SELECT MIN(epoch) FROM epochs WHERE proven_at_l1 = 0 AND pruned_at_l1 = 0), ?1))",
+        )
+        .bind(at_most)
+        .fetch_one(&self.pool)
+        .await?;
+        RowReader::new("epochs", "retention floor").u64("epoch", floor)
+    }
+
+    async fn prune_quotes(&self, below_epoch: u64, limit: u32) -> Result<u64, StoreError> {
+        let below = key(below_epoch).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM quotes WHERE seq IN (SELECT seq FROM quotes WHERE epoch < ? ORDER BY epoch LIMIT ?)",
+        )
+        .bind(below)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted < u64::from(limit) {
+            sqlx::query("UPDATE retention SET quotes_before_epoch = max(quotes_before_epoch, ?) WHERE id = 1")
+                .bind(below)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn first_event_kept(&self, epoch: u64) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT coalesce(
+                 min((SELECT seq FROM events WHERE epoch >= ? ORDER BY seq LIMIT 1), (SELECT MAX(seq) FROM events)),
+                 (SELECT MAX(seq) FROM events))",
+        )
+        .bind(key(epoch).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn prune_events(&self, below_seq: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let gone: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq < ? ORDER BY seq LIMIT ?) RETURNING seq",
+        )
+        .bind(below_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(through) = gone.iter().max() {
+            sqlx::query("UPDATE retention SET events_through = max(events_through, ?) WHERE id = 1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(gone.len() as u64)
+    }
+
+    async fn retention_marks(&self) -> Result<RetentionMarks, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT quotes_before_epoch, events_through FROM retention WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((quotes_before_epoch, events_through)) = row else { return Ok(RetentionMarks::default()) };
+        Ok(RetentionMarks {
+            quotes_before_epoch: RowReader::new("retention", 1).u64("quotes_before_epoch", quotes_before_epoch)?,
+            events_through,
+        })
     }
 
     async fn quote(&self, id: B256) -> Result<Option<QuoteRecord>, StoreError> {
@@ -632,7 +708,16 @@ impl NodeStore for SqliteStore {
         Ok(())
     }
 
-    async fn rollback_to(&self, fork: ChainCursor) -> Result<(), StoreError> {
+    async fn deposits_read_after(&self, l1_block: u64) -> Result<Vec<Address>, StoreError> {
+        let Some(after) = key(l1_block) else { return Ok(Vec::new()) };
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT address FROM provers WHERE l1_block > ? ORDER BY address")
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|address| RowReader::new("provers", "read after").address("address", address)).collect()
+    }
+
+    async fn rollback_to(&self, fork: ChainCursor, deposits: &[(Address, U256)]) -> Result<(), StoreError> {
         let f = int("chain_cursor.l1_block", fork.l1_block)?;
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -661,8 +746,12 @@ impl NodeStore for SqliteStore {
             "UPDATE claims SET outcome = 'open', outcome_l1_block = 0 WHERE outcome_l1_block > ?",
             "UPDATE quotes SET status_l1_block = -1 WHERE status_l1_block > ? AND status <> 'superseded'",
             "DELETE FROM l1_blocks WHERE number > ?",
+            "DELETE FROM provers WHERE l1_block > ?",
         ] {
             sqlx::query(statement).bind(f).execute(&mut *tx).await?;
+        }
+        for (prover, deposit) in deposits {
+            upsert_deposit(&mut tx, *prover, *deposit, fork.l1_block).await?;
         }
         sqlx::query(
             "UPDATE quotes SET status_changed_at_ms = ?, status = CASE \

@@ -10,20 +10,20 @@ use crate::app::{NodeApp, RunningNode, node_config, wait_synced};
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
-struct SseEvent {
-    id: Option<i64>,
-    kind: String,
-    data: Value,
+pub(crate) struct SseEvent {
+    pub(crate) id: Option<i64>,
+    pub(crate) kind: String,
+    pub(crate) data: Value,
 }
 
 /// Reads an SSE response event by event.
-struct SseReader {
+pub(crate) struct SseReader {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl SseReader {
-    async fn open(node: &RunningNode, last_event_id: Option<i64>) -> Self {
+    pub(crate) async fn open(node: &RunningNode, last_event_id: Option<i64>) -> Self {
         let mut request = node.client.get(format!("{}/events", node.base));
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
@@ -35,7 +35,7 @@ impl SseReader {
     }
 
     /// The next event, or `None` when the stream ends or nothing comes within two seconds.
-    async fn next(&mut self) -> Option<SseEvent> {
+    pub(crate) async fn next(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -62,7 +62,7 @@ impl SseReader {
     }
 
     /// Events until one of `kind` arrives (included).
-    async fn until(&mut self, kind: &str) -> Vec<SseEvent> {
+    pub(crate) async fn until(&mut self, kind: &str) -> Vec<SseEvent> {
         let mut seen = Vec::new();
         while let Some(event) = self.next().await {
             let done = event.kind == kind;
@@ -213,11 +213,13 @@ async fn a_client_that_falls_behind_is_told_where_it_stopped() {
     struct Quiet;
     impl coordination_node::events::StreamObserver for Quiet {
         fn stream_open(&self, _: i64) {}
-        fn event_streamed(&self) {}
+        fn events_streamed(&self, _count: u64) {}
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stream =
-        coordination_node::events::stream(&hub, store, None, 2, std::sync::Arc::new(Quiet)).await.expect("opens");
+        coordination_node::events::stream(&hub, store, None, Duration::from_secs(30), std::sync::Arc::new(Quiet))
+            .await
+            .expect("opens");
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The client reads nothing while ten quotes (and their events) arrive.
     for fee in 0..10 {
@@ -231,5 +233,39 @@ async fn a_client_that_falls_behind_is_told_where_it_stopped() {
     // The last thing it gets is the notice; the stream then ends (collect returned).
     let rendered: Vec<String> = received.iter().map(|e| format!("{:?}", e.as_ref().expect("event"))).collect();
     assert!(rendered.last().is_some_and(|e| e.contains("lagged") && e.contains("lastEventId")), "{rendered:?}");
+    feeder.abort();
+}
+
+#[tokio::test]
+async fn a_client_that_reads_nothing_is_cut_off() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let app = NodeApp::sqlite().await;
+    app.chain.epoch_zero_ready_to_claim().await;
+    app.synced().await;
+    let store = app.node.store().clone();
+    // A hub that would buffer a thousand events per client: not what stops this one.
+    let hub = coordination_node::events::EventHub::new(1_000);
+    let feeder = tokio::spawn(coordination_node::events::poll(hub.clone(), store.clone(), Duration::from_millis(10)));
+    struct Open(AtomicI64);
+    impl coordination_node::events::StreamObserver for Open {
+        fn stream_open(&self, delta: i64) {
+            self.0.fetch_add(delta, Ordering::SeqCst);
+        }
+        fn events_streamed(&self, _count: u64) {}
+    }
+    let open = std::sync::Arc::new(Open(AtomicI64::new(0)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stall = Duration::from_millis(300);
+    // Opened, and never read.
+    let _stream = coordination_node::events::stream(&hub, store, None, stall, open.clone()).await.expect("opens");
+    assert_eq!(open.0.load(Ordering::SeqCst), 1);
+    // One quote at a time, each its own write: a few fill what the connection may queue, the
+    // next waits for the client, which takes nothing.
+    for fee in 0..8 {
+        submit(&app, fee % 2 == 0, 100 + fee).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    tokio::time::sleep(stall * 3).await;
+    assert_eq!(open.0.load(Ordering::SeqCst), 0, "the stream's task ended");
     feeder.abort();
 }

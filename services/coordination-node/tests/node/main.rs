@@ -12,5 +12,6 @@ mod openapi;
 mod p2p;
 mod proxy;
 mod read;
+mod retention;
 mod store;
 mod support;

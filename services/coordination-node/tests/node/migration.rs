@@ -129,6 +129,26 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
         ),
         ("INSERT INTO l1_blocks (number, hash) VALUES (41, $1)", vec![Text(B256::repeat_byte(0x41).to_string())]),
         ("INSERT INTO events (kind, data, created_at_ms) VALUES ('chain_reorg', '{\"forkL1Block\":40}', 1)", vec![]),
+        // Events of the first version: an epoch as a number, as a decimal string (a quote's), and
+        // none at all (a superseded quote's: its epoch is that of the quote that replaced it).
+        (
+            "INSERT INTO events (kind, data, created_at_ms) VALUES ('epoch_completed', $1, 2)",
+            vec![Text(
+                r#"{"epoch":2,"initBlock":1,"finalBlock":4,"blockCount":4,"txCount":0,"totalFees":"0"}"#.to_owned(),
+            )],
+        ),
+        (
+            "INSERT INTO events (kind, data, created_at_ms) VALUES ('quote_superseded', $1, 3)",
+            vec![Text(format!(r#"{{"id":"{old_id}","by":"{pending_id}"}}"#))],
+        ),
+        (
+            "INSERT INTO events (kind, data, created_at_ms) VALUES ('quote_accepted', $1, 4)",
+            vec![Text(format!(
+                r#"{{"id":"{pending_id}","prover":"{}","epoch":"4","basisPointFee":1,"bondAmount":"1"}}"#,
+                pending.quote.prover
+            ))],
+        ),
+        ("INSERT INTO events (kind, data, created_at_ms) VALUES ('chain_reorg', '{\"forkL1Block\":41}', 5)", vec![]),
     ];
     first_schema_with(&blank.url, &statements).await;
 
@@ -177,9 +197,18 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
     assert_eq!(store.l1_block_hash(41).await.expect("reads"), Some(B256::repeat_byte(0x41)));
     let events = store.events_after(0, 10).await.expect("reads");
     assert_eq!(
-        events.iter().map(|e| (e.kind.as_str(), e.data.as_str())).collect::<Vec<_>>(),
-        [("chain_reorg", r#"{"forkL1Block":40}"#)]
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["chain_reorg", "epoch_completed", "quote_superseded", "quote_accepted", "chain_reorg"]
     );
+    assert_eq!(events[0].data, r#"{"forkL1Block":40}"#);
+    // Migration 0004 gave each event its epoch: retention keeps, from epoch 3 on, the superseded
+    // quote's event (its replacement's epoch, 3) and what follows; from epoch 4 on, the quote
+    // accepted for "4"; from epoch 5 on only the newest event.
+    let seq = |n: usize| events[n].seq;
+    assert_eq!(store.first_event_kept(2).await.expect("reads"), seq(1));
+    assert_eq!(store.first_event_kept(3).await.expect("reads"), seq(2));
+    assert_eq!(store.first_event_kept(4).await.expect("reads"), seq(3));
+    assert_eq!(store.first_event_kept(5).await.expect("reads"), seq(4));
 
     // The node goes on from there: a newer quote of the same prover supersedes the migrated one
     // (the converted addresses compare equal), and expiry compares the converted slots.

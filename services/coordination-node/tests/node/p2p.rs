@@ -7,7 +7,7 @@ use std::time::Duration;
 use alloy::primitives::B256;
 use coordination_node::Config;
 use epoch_quote::SignedEpochProofQuote;
-use quote_gossip::{GossipHandle, GossipQuote, Multiaddr, P2pArgs, PublishError, Published, Role};
+use quote_gossip::{GossipHandle, GossipQuote, KeyType, Multiaddr, P2pArgs, PublishError, Published, Role};
 use reqwest::StatusCode;
 use rollup_l1::testkit::TestChain;
 use serde_json::Value;
@@ -33,9 +33,16 @@ fn addrs(node: &RunningNode) -> Vec<Multiaddr> {
     gossip(node).listen_addrs().to_vec()
 }
 
-/// A prover's gossip peer (it only publishes), bootstrapping from `bootstrap`.
+/// A prover's gossip peer (it only publishes) with an ed25519 identity, bootstrapping from
+/// `bootstrap`.
 async fn prover_peer(bootstrap: Vec<Multiaddr>) -> GossipHandle {
-    let settings = P2pArgs::local(bootstrap).settings(Role::Publisher, None, None).expect("settings");
+    prover_peer_with(KeyType::Ed25519, bootstrap).await
+}
+
+/// A prover's gossip peer with a `key_type` identity.
+async fn prover_peer_with(key_type: KeyType, bootstrap: Vec<Multiaddr>) -> GossipHandle {
+    let args = P2pArgs { key_type, ..P2pArgs::local(bootstrap) };
+    let settings = args.settings(Role::Publisher, None, None).expect("settings");
     let (handle, _inbound) = quote_gossip::start(settings).await.expect("starts");
     handle
 }
@@ -298,4 +305,40 @@ async fn a_node_keeps_its_peer_id_across_restarts() {
     let second = RunningNode::start(config).await;
     assert_eq!(gossip(&second).peer_id(), peer_id);
     assert!(std::fs::read_to_string(&key_file).is_ok_and(|k| !k.trim().is_empty()));
+}
+
+#[tokio::test]
+async fn peers_with_secp256k1_and_ecdsa_identities_gossip_quotes_every_node_stores() {
+    let chain = TestChain::start().await;
+    let (first, second) = signed_quotes(&chain).await;
+    let domain = chain.config.quote_domain();
+    let (db_a, db_b) = (TestDb::postgres().await, TestDb::sqlite().await);
+    // The nodes themselves use the other key types: a secp256k1 node and an ECDSA node.
+    let node = |key_type, db: &TestDb, bootstrap| Config {
+        p2p: P2pArgs { key_type, ..P2pArgs::local(bootstrap) },
+        ..node_config(&chain, &db.url)
+    };
+    let a = RunningNode::start(node(KeyType::Secp256k1, &db_a, Vec::new())).await;
+    let b = RunningNode::start(node(KeyType::Ecdsa, &db_b, addrs(&a))).await;
+    for n in [&a, &b] {
+        wait_synced(&chain, &n.state).await;
+    }
+    wait_for_mesh(&[&a, &b], 1).await;
+
+    // A secp256k1 prover (the key type of Ethereum's and Aztec's clients) that knows only A, and
+    // an ECDSA prover that knows only B: both quotes reach both stores.
+    let secp = prover_peer_with(KeyType::Secp256k1, addrs(&a)).await;
+    let ecdsa = prover_peer_with(KeyType::Ecdsa, addrs(&b)).await;
+    publish(&secp, GossipQuote { chain_id: chain.config.chain_id, signed: first }).await;
+    publish(&ecdsa, GossipQuote { chain_id: chain.config.chain_id, signed: second }).await;
+    for id in [first.id(&domain), second.id(&domain)] {
+        for n in [&a, &b] {
+            eventually("every node stores the quote", async || stored(n, id).await).await;
+        }
+    }
+    // The peers are listed with their ids (which name their key type).
+    let (_, peers) = a.get("/p2p").await;
+    let listed = peers.to_string();
+    assert!(listed.contains(&secp.peer_id().to_string()), "{peers}");
+    assert!(listed.contains(&gossip(&b).peer_id().to_string()), "{peers}");
 }

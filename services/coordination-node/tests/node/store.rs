@@ -245,7 +245,7 @@ both_backends!(a_rollback_undoes_exactly_what_the_dropped_l1_blocks_did, |store:
     assert_eq!(status(&store, q).await, QuoteStatus::Slashed);
 
     // The prune's block leaves the chain: back to claimed, the epoch whole again.
-    store.rollback_to(cursor(120)).await.expect("rolls back");
+    store.rollback_to(cursor(120), &[]).await.expect("rolls back");
     assert_eq!(status(&store, q).await, QuoteStatus::Claimed);
     assert_eq!(status(&store, other).await, QuoteStatus::Expired, "still lost to the claim");
     let epoch = store.epoch(0).await.expect("reads").expect("known");
@@ -254,14 +254,37 @@ both_backends!(a_rollback_undoes_exactly_what_the_dropped_l1_blocks_did, |store:
     assert_eq!(store.cursor().await.expect("reads").map(|c| c.l1_block), Some(120));
 
     // The claim's block leaves too: both quotes pending, no claim, blocks kept.
-    store.rollback_to(cursor(105)).await.expect("rolls back");
+    store.rollback_to(cursor(105), &[]).await.expect("rolls back");
     assert_eq!((status(&store, q).await, status(&store, other).await), (QuoteStatus::Pending, QuoteStatus::Pending));
     assert_eq!(store.open_claim().await.expect("reads"), None);
     assert_eq!(store.epoch(0).await.expect("reads").expect("known").block_count, 2);
 
     // And the blocks' own L1 blocks: the epoch is gone.
-    store.rollback_to(cursor(100)).await.expect("rolls back");
+    store.rollback_to(cursor(100), &[]).await.expect("rolls back");
     assert_eq!(store.epoch(0).await.expect("reads"), None);
+});
+
+both_backends!(a_rollback_puts_back_the_deposits_read_on_the_dropped_blocks, |store: Store, _url: String| async move {
+    let (a, b, c) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb), Address::repeat_byte(0xc));
+    store.set_prover_deposit(a, U256::from(100), 90).await.expect("stores");
+    store.set_prover_deposit(b, U256::from(200), 95).await.expect("stores");
+    // Read on blocks that then leave the chain: a deposit that grew, a prover first seen there.
+    store.set_prover_deposit(b, U256::from(250), 110).await.expect("stores");
+    store.set_prover_deposit(c, U256::from(300), 112).await.expect("stores");
+    assert_eq!(store.deposits_read_after(100).await.expect("reads"), vec![b, c]);
+    assert_eq!(store.deposits_read_after(u64::MAX).await.expect("reads"), Vec::<Address>::new());
+
+    // The watcher reads them again as of the fork and hands them over with the rollback.
+    store.rollback_to(cursor(100), &[(b, U256::from(200)), (c, U256::ZERO)]).await.expect("rolls back");
+    assert_eq!(store.prover_deposit(a).await.expect("reads"), Some(U256::from(100)), "read before the fork");
+    assert_eq!(store.prover_deposit(b).await.expect("reads"), Some(U256::from(200)));
+    assert_eq!(store.prover_deposit(c).await.expect("reads"), Some(U256::ZERO));
+    assert_eq!(store.deposits_read_after(100).await.expect("reads"), Vec::<Address>::new());
+    // A reading on the new branch wins over the one made at the fork.
+    store.set_prover_deposit(b, U256::from(220), 101).await.expect("stores");
+    assert_eq!(store.prover_deposit(b).await.expect("reads"), Some(U256::from(220)));
+    let view = store.load_view().await.expect("reads");
+    assert_eq!(view.deposits.get(&b), Some(&U256::from(220)));
 });
 
 both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| async move {
@@ -501,3 +524,138 @@ fn a_payout_is_what_the_rollup_computes_at_the_extremes() {
     assert_eq!(prover_payout(U256::from(9_999), 1), Some(U256::ZERO), "rounded down, as the rollup pays");
     assert_eq!(prover_payout(U256::from(10_000), 250), Some(U256::from(250)));
 }
+
+/// Block `number` of `epoch` at L1 block `l1_block`, and the epoch's end.
+async fn end_epoch(store: &Store, l1_block: u64, epoch: u64, number: u64) {
+    let update = ChainUpdate {
+        events: vec![block_at(number, epoch, 1_000, l1_block)],
+        completed_epochs: epoch..epoch + 1,
+        ..ChainUpdate::default()
+    };
+    store.apply(cursor(l1_block), &update).await.expect("applies");
+}
+
+/// Events as stored: `(seq, kind)`.
+async fn stored_events(store: &Store) -> Vec<(i64, String)> {
+    store.events_after(0, 1000).await.expect("reads").into_iter().map(|e| (e.seq, e.kind)).collect()
+}
+
+both_backends!(
+    retention_deletes_the_quotes_and_events_of_settled_epochs_oldest_first,
+    |store: Store, _url: String| async move {
+        // In chain order: epoch 0 ends, draws three quotes (one superseded), is claimed and proven;
+        // epoch 1 ends, draws two quotes and is pruned; epoch 2 ends and draws one (unsettled);
+        // epoch 3 ends, draws one and is proven.
+        end_epoch(&store, 101, 0, 1).await;
+        let (a0, a0_quote) = quote(0, 0, 300);
+        let (b0, b0_quote) = quote(1, 0, 200);
+        let (a0_newer, a0_newer_quote) = quote(0, 0, 100);
+        for (id, q) in [(a0, a0_quote), (b0, b0_quote), (a0_newer, a0_newer_quote)] {
+            store.insert_quote(id, &q, 100).await.expect("stores");
+        }
+        let claim = ClaimRecord {
+            epoch: 0,
+            quote_id: a0_newer,
+            bond_provider: a0_quote.quote.prover,
+            l1_block: 102,
+            ..store_claim()
+        };
+        apply(&store, 102, vec![ChainEvent::Claimed(claim.clone())]).await;
+        apply(&store, 103, vec![ChainEvent::Proven { epoch: 0, l1_block: 103 }]).await;
+        end_epoch(&store, 104, 1, 2).await;
+        let epoch1: Vec<_> = [quote(0, 1, 300), quote(1, 1, 200)].into();
+        store.insert_quotes(&epoch1, 100).await.expect("stores");
+        apply(&store, 105, vec![ChainEvent::EpochPruned { epoch: 1, l1_block: 105 }]).await;
+        end_epoch(&store, 106, 2, 3).await;
+        let (c2, c2_quote) = quote(0, 2, 300);
+        store.insert_quote(c2, &c2_quote, 100).await.expect("stores");
+        end_epoch(&store, 107, 3, 4).await;
+        let (c3, c3_quote) = quote(1, 3, 300);
+        store.insert_quote(c3, &c3_quote, 100).await.expect("stores");
+        apply(&store, 108, vec![ChainEvent::Proven { epoch: 3, l1_block: 108 }]).await;
+
+        // The floor stops at the first epoch neither proven nor pruned, whatever the window asks.
+        assert_eq!(store.retention_floor(10).await.expect("reads"), 2);
+        assert_eq!(store.retention_floor(1).await.expect("reads"), 1);
+        assert_eq!(store.retention_floor(u64::MAX).await.expect("reads"), 2);
+
+        // Quotes below the floor go in batches, oldest epochs first; the mark moves once none is left.
+        assert_eq!(store.prune_quotes(2, 2).await.expect("prunes"), 2);
+        assert_eq!(store.retention_marks().await.expect("reads").quotes_before_epoch, 0, "not all gone yet");
+        assert!(store.quote(c2).await.expect("reads").is_some());
+        assert_eq!(store.prune_quotes(2, 2).await.expect("prunes"), 2);
+        assert_eq!(store.prune_quotes(2, 2).await.expect("prunes"), 1);
+        assert_eq!(store.retention_marks().await.expect("reads").quotes_before_epoch, 2);
+        assert_eq!(store.prune_quotes(2, 2).await.expect("prunes"), 0);
+        for id in [a0, b0, a0_newer, epoch1[0].0, epoch1[1].0] {
+            assert!(store.quote(id).await.expect("reads").is_none(), "{id} deleted");
+        }
+        for id in [c2, c3] {
+            assert!(store.quote(id).await.expect("reads").is_some(), "{id} kept");
+        }
+        assert_eq!(store.quote_count().await.expect("reads"), 2);
+        // Claims, epochs and each prover's counts are kept: the records and payouts stay whole.
+        assert_eq!(store.claims_of_epoch(0).await.expect("reads").len(), 1);
+        assert!(store.epoch(0).await.expect("reads").expect("kept").proven());
+        assert_eq!(store.quotes_by_epoch(0, 1).await.expect("reads").len(), 4);
+        assert_eq!(store.claim_payouts(None).await.expect("reads").len(), 1);
+        // A lower floor later never moves the mark back.
+        store.prune_quotes(1, 2).await.expect("prunes");
+        assert_eq!(store.retention_marks().await.expect("reads").quotes_before_epoch, 2);
+
+        // Events: those before the first event of epoch 2 go, oldest first, in batches.
+        let before = stored_events(&store).await;
+        let latest = store.latest_event_seq().await.expect("reads");
+        let kept_from = store.first_event_kept(2).await.expect("reads");
+        let first_of_2 = store
+            .events_after(0, 1000)
+            .await
+            .expect("reads")
+            .into_iter()
+            .find(|e| e.kind == "epoch_completed" && e.data.contains(r#""epoch":2,"#))
+            .map(|e| e.seq);
+        assert_eq!(Some(kept_from), first_of_2, "{before:?}");
+        let doomed = before.iter().filter(|(seq, _)| *seq < kept_from).count() as u64;
+        assert!(doomed >= 8, "epoch 0 and 1's events: {before:?}");
+        let mut deleted = 0;
+        loop {
+            let n = store.prune_events(kept_from, 3).await.expect("prunes");
+            deleted += n;
+            if n < 3 {
+                break;
+            }
+        }
+        assert_eq!(deleted, doomed);
+        let after = stored_events(&store).await;
+        assert_eq!(after, before.iter().filter(|(seq, _)| *seq >= kept_from).cloned().collect::<Vec<_>>());
+        let marks = store.retention_marks().await.expect("reads");
+        assert_eq!(
+            marks.events_through,
+            before.iter().map(|(seq, _)| *seq).filter(|seq| *seq < kept_from).max().unwrap_or(0)
+        );
+        assert_eq!(store.latest_event_seq().await.expect("reads"), latest);
+
+        // With nothing newer to keep, the newest event still stays: sequence numbers never go back.
+        let all_but_newest = store.first_event_kept(100).await.expect("reads");
+        assert_eq!(all_but_newest, latest);
+        while store.prune_events(all_but_newest, 1000).await.expect("prunes") > 0 {}
+        assert_eq!(stored_events(&store).await.into_iter().map(|(seq, _)| seq).collect::<Vec<_>>(), vec![latest]);
+        assert_eq!(store.latest_event_seq().await.expect("reads"), latest);
+        assert_eq!(store.retention_marks().await.expect("reads").events_through, latest - 1);
+        // The next event follows the newest.
+        let (d2, d2_quote) = quote(1, 2, 250);
+        assert!(matches!(store.insert_quote(d2, &d2_quote, 100).await.expect("stores"), InsertOutcome::Stored { .. }));
+        assert!(store.latest_event_seq().await.expect("reads") > latest);
+    }
+);
+
+both_backends!(an_empty_store_has_nothing_to_prune, |store: Store, _url: String| async move {
+    assert_eq!(store.retention_floor(7).await.expect("reads"), 7);
+    assert_eq!(store.prune_quotes(7, 10).await.expect("prunes"), 0);
+    assert_eq!(store.first_event_kept(0).await.expect("reads"), 0);
+    assert_eq!(store.prune_events(0, 10).await.expect("prunes"), 0);
+    assert_eq!(
+        store.retention_marks().await.expect("reads"),
+        coordination_node::store::RetentionMarks { quotes_before_epoch: 7, events_through: 0 }
+    );
+});

@@ -1,0 +1,89 @@
+//! `faults`: runs the fault scenarios and prints a line of figures for each.
+//!
+//! ```text
+//! faults [--short] all | db-crash | node-crash | reorgs | replica-failover | hostile-clients | gossip-flood
+//! ```
+
+use clap::Parser;
+use faults::{Setup, Size};
+
+#[derive(Debug, Parser)]
+#[command(name = "faults", about = "Breaks the running system on purpose and reports what was lost")]
+struct Args {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// The short form (a few seconds of load), as the test command runs it.
+    #[arg(long, global = true)]
+    short: bool,
+    /// The shared PostgreSQL server (scenarios that need only a database of their own on it).
+    #[arg(
+        long,
+        global = true,
+        env = "TEST_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Scenario {
+    /// Every scenario, one after the other.
+    All,
+    /// 1. PostgreSQL killed with SIGKILL under intake load, then restarted.
+    DbCrash,
+    /// 2. The node killed with SIGKILL under load and restarted.
+    NodeCrash,
+    /// 4. L1 reorgs of depth 1 to 12 (3 depths in the short form), each checked against a fresh
+    ///    node.
+    Reorgs,
+    /// 6. Three replicas on one PostgreSQL; the one running the watcher killed with SIGKILL.
+    ReplicaFailover,
+    /// 7. Hostile clients (idle connections, slow-drip uploads, streams that never read) beside
+    ///    honest intake.
+    HostileClients,
+    /// 8. A gossip peer flooding a node with invalid quotes while honest quotes propagate.
+    GossipFlood,
+    /// Runs a coordination node (what the scenarios start and kill).
+    #[command(hide = true)]
+    RunNode(Box<coordination_node::Config>),
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        if let Scenario::RunNode(config) = args.scenario {
+            service_kit::telemetry::init(config.log_format);
+            let node = coordination_node::Node::new((*config).clone()).await?;
+            let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+            coordination_node::run(node, listener, service_kit::shutdown_signal()).await?;
+            return Ok(());
+        }
+        let setup = Setup {
+            exe: std::env::current_exe()?,
+            database_url: args.database_url,
+            size: if args.short { Size::short() } else { Size::long() },
+        };
+        let all = matches!(args.scenario, Scenario::All);
+        if all || matches!(args.scenario, Scenario::DbCrash) {
+            println!("{}", faults::database_crash(&setup).await?);
+        }
+        if all || matches!(args.scenario, Scenario::NodeCrash) {
+            println!("{}", faults::node_crash(&setup).await?);
+        }
+        if all || matches!(args.scenario, Scenario::Reorgs) {
+            let depths: Vec<u64> = if args.short { vec![1, 4, 12] } else { (1..=12).collect() };
+            println!("{}", faults::reorgs(&setup, &depths).await?);
+        }
+        if all || matches!(args.scenario, Scenario::ReplicaFailover) {
+            println!("{}", faults::replica_failover(&setup).await?);
+        }
+        if all || matches!(args.scenario, Scenario::HostileClients) {
+            println!("{}", faults::hostile_clients(&setup, if args.short { 1_000 } else { 10_000 }).await?);
+        }
+        if all || matches!(args.scenario, Scenario::GossipFlood) {
+            println!("{}", faults::gossip_flood(&setup, if args.short { 100 } else { 500 }).await?);
+        }
+        Ok(())
+    })
+}
