@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod sse;
 
 /// Declares a fieldless enum whose variants are written as fixed snake_case names, with `ALL`,
 /// `as_str`, `Display` and `FromStr`.

@@ -1,6 +1,6 @@
-//! A peer's stable identity: a key kept in a file (created on first start). Every key type
-//! libp2p peers use is accepted: ed25519 (the default for new keys), secp256k1 (Ethereum's and
-//! Aztec's clients) and ECDSA P-256.
+//! A peer's stable identity: a key kept in a file (created on first start). The common libp2p
+//! key types are accepted: ed25519 (the default for new keys), secp256k1 (Ethereum's and
+//! Aztec's clients) and ECDSA P-256; RSA is not.
 
 use std::{io::Write as _, path::Path};
 

@@ -61,12 +61,16 @@ pub struct Config {
     /// the header is ignored, since a client can write anything there.
     #[arg(long, env = "NODE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: service_kit::client::TrustedProxies,
-    /// Retention: the quotes and events of epochs proven or pruned more than this many epochs
-    /// before the open one are deleted (claims, proofs, epochs and each prover's per-epoch
-    /// counts are kept); an epoch neither proven nor pruned keeps everything from it on. 0 keeps
+    /// Retention: the quotes and events of settled epochs (proven or pruned) more than this many
+    /// epochs before the open one are deleted (claims, proofs, epochs and each prover's
+    /// per-epoch counts are kept); an epoch not settled keeps everything from it on. 0 keeps
     /// everything for ever.
     #[arg(long, env = "NODE_RETENTION_EPOCHS", default_value_t = 1000)]
     pub retention_epochs: u64,
+    /// L1 blocks after an epoch's proof or prune before retention counts it settled (a reorg
+    /// may undo what is younger).
+    #[arg(long, env = "NODE_RETENTION_CONFIRMATIONS", default_value_t = 64)]
+    pub retention_confirmations: u64,
     /// How often retention runs (on the replica that runs the watcher), in milliseconds.
     #[arg(long, env = "NODE_RETENTION_INTERVAL_MS", default_value_t = 60_000)]
     pub retention_interval_ms: u64,

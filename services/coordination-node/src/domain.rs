@@ -188,8 +188,9 @@ pub enum NodeEvent {
         id: B256,
         /// The quote that replaced it.
         by: B256,
-        /// Their epoch.
-        epoch: u64,
+        /// Their epoch (absent from events stored by earlier versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<u64>,
     },
     /// A pending quote can no longer be claimed.
     QuoteExpired {
@@ -294,8 +295,8 @@ impl NodeEvent {
     pub fn epoch(&self) -> Option<u64> {
         match self {
             Self::QuoteAccepted { epoch, .. } => u64::try_from(*epoch).ok(),
-            Self::QuoteSuperseded { epoch, .. }
-            | Self::QuoteExpired { epoch, .. }
+            Self::QuoteSuperseded { epoch, .. } => *epoch,
+            Self::QuoteExpired { epoch, .. }
             | Self::EpochCompleted { epoch, .. }
             | Self::ClaimSeen { epoch, .. }
             | Self::ProofSeen { epoch, .. }
@@ -374,6 +375,12 @@ mod tests {
         assert_eq!(reorg.data(), r#"{"forkL1Block":41}"#);
         let expired = NodeEvent::QuoteExpired { id: B256::ZERO, epoch: 3, reason: ExpiryReason::ValidUntilSlot };
         assert!(expired.data().contains(r#""reason":"valid_until_slot""#), "{}", expired.data());
+        // A superseded quote's event names its epoch; one stored before it did still reads.
+        let superseded = NodeEvent::QuoteSuperseded { id: B256::ZERO, by: B256::repeat_byte(2), epoch: Some(5) };
+        assert!(superseded.data().contains(r#""epoch":5"#), "{}", superseded.data());
+        let old = format!(r#"{{"id":"{}","by":"{}"}}"#, B256::ZERO, B256::repeat_byte(2));
+        let read = NodeEvent::parse("quote_superseded", &old).expect("an earlier version's event reads");
+        assert_eq!(read.epoch(), None);
     }
 
     #[test]

@@ -27,8 +27,9 @@ const REPLAY_PAGE: u32 = 500;
 /// reads nothing can make the node hold is bounded (the kernel's socket buffers aside).
 const STREAM_QUEUE: usize = 4;
 
-/// How long a stream waits for a client that takes nothing while events are waiting for it
-/// before it ends the stream: a client that never reads holds no memory and no task for ever.
+/// How long a stream waits for a client that takes nothing while something is waiting for it
+/// (events, or a keep-alive comment) before it ends the stream: a client that never reads holds
+/// no memory and no task for ever.
 pub const STALL: Duration = Duration::from_secs(30);
 
 /// How often a stream sends a comment, so proxies and clients see it alive when it is quiet.
@@ -158,6 +159,18 @@ impl Batch {
     }
 }
 
+/// Hands what `batch` holds (if anything) to the client's connection, counting its events;
+/// false when the client went or stalled.
+async fn send_batch(out: &mpsc::Sender<Bytes>, batch: Batch, stall: Duration, observer: &dyn StreamObserver) -> bool {
+    let count = batch.count;
+    let Some(bytes) = batch.finish() else { return true };
+    let sent = deliver(out, bytes, stall).await;
+    if sent {
+        observer.events_streamed(count);
+    }
+    sent
+}
+
 /// Hands `bytes` to the client's connection; false when the client went, or took nothing for
 /// `stall` while this waited.
 async fn deliver(out: &mpsc::Sender<Bytes>, bytes: Bytes, stall: Duration) -> bool {
@@ -256,9 +269,10 @@ fn pruned_notice(after: i64, through: i64) -> Bytes {
 
 /// The stream for one client, as the bytes of its body: the events after `after` (when `None`,
 /// those after the latest event at the time of the call), then live. The client's connection
-/// queues a few events ([`STREAM_QUEUE`]); a client that takes nothing for `stall` (the node
-/// uses [`STALL`]) while events wait is cut off, and one that falls further behind than the
-/// hub's buffer is sent `lagged` and cut off.
+/// queues a few writes ([`STREAM_QUEUE`]); a client that takes nothing for `stall` (the node
+/// uses [`STALL`]) while something waits for it (events, or the keep-alive comment a quiet stream
+/// sends every 15 s) is cut off, and one that falls further behind than the hub's buffer is sent
+/// `lagged` and cut off.
 pub async fn stream(
     hub: &EventHub,
     store: Store,
@@ -296,20 +310,29 @@ pub async fn stream(
         loop {
             let Ok(events) = store.events_after(last, REPLAY_PAGE).await else { return };
             let full = events.len() == REPLAY_PAGE as usize;
-            // Deleted by retention while this replay ran: said, as at the start.
-            if events.first().is_some_and(|first| first.seq > last + 1) {
+            // Deleted by retention while this replay ran: said, as at the start, up to the first
+            // event this page holds (retention may have gone further since the page was read).
+            if let Some(first) = events.first()
+                && first.seq > last + 1
+            {
                 let Ok(marks) = store.retention_marks().await else { return };
-                if marks.events_through > last && !deliver(&out, pruned_notice(last, marks.events_through), stall).await
+                let through = marks.events_through.min(first.seq - 1);
+                if through > last && !deliver(&out, pruned_notice(last, through), stall).await {
+                    return;
+                }
+            }
+            // Sent a few kilobytes per write, as live events are.
+            let mut batch = Batch::default();
+            for event in &events {
+                last = event.seq;
+                batch.push(sse(event));
+                if batch.len() >= BATCH_BYTES && !send_batch(&out, std::mem::take(&mut batch), stall, &*observer).await
                 {
                     return;
                 }
             }
-            for event in &events {
-                last = event.seq;
-                if !deliver(&out, sse(event), stall).await {
-                    return;
-                }
-                observer.events_streamed(1);
+            if !send_batch(&out, batch, stall, &*observer).await {
+                return;
             }
             if !full {
                 break;
@@ -364,12 +387,8 @@ pub async fn stream(
                     Err(broadcast::error::TryRecvError::Closed) => Err(broadcast::error::RecvError::Closed),
                 };
             };
-            let count = batch.count;
-            if let Some(bytes) = batch.finish() {
-                if !deliver(&out, bytes, stall).await {
-                    return;
-                }
-                observer.events_streamed(count);
+            if !send_batch(&out, batch, stall, &*observer).await {
+                return;
             }
             if let Some(last_words) = end {
                 if !last_words.is_empty() {

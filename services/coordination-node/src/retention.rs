@@ -1,8 +1,9 @@
 //! Retention: the node deletes what it no longer needs, so its database stops growing.
 //!
-//! The quotes and events of an epoch go once the epoch is proven or pruned and lies more than
-//! `NODE_RETENTION_EPOCHS` epochs before the open one; the first epoch neither proven nor pruned
-//! stops it, whatever its age (its quotes may still be claimed, its claim still proven). Claims,
+//! The quotes and events of an epoch go once the epoch is settled (proven or pruned at least
+//! `NODE_RETENTION_CONFIRMATIONS` L1 blocks ago, so a reorg cannot undo it) and lies more than
+//! `NODE_RETENTION_EPOCHS` epochs before the open one; the first epoch not settled stops it,
+//! whatever its age (its quotes may still be claimed, its claim still proven). Claims,
 //! proofs, epochs, blocks and each prover's per-epoch quote counts are kept, so the explorer's
 //! records and payouts stay whole.
 //!
@@ -55,8 +56,11 @@ pub async fn prune(state: &AppState) -> Result<Option<Pruned>, StoreError> {
         return Ok(None);
     }
     let Some(open) = api::current_epoch(state) else { return Ok(None) };
-    let (store, batch) = (&state.store, state.config.retention_batch.max(1));
-    let floor = store.retention_floor(open.saturating_sub(state.config.retention_epochs)).await?;
+    let Some(cursor) = state.view.get().cursor else { return Ok(None) };
+    let (store, config) = (&state.store, &state.config);
+    let batch = config.retention_batch.max(1);
+    let settled_by = cursor.l1_block.saturating_sub(config.retention_confirmations);
+    let floor = store.retention_floor(open.saturating_sub(config.retention_epochs), settled_by).await?;
     state.metrics.retention_floor(floor);
     let mut pruned = Pruned { floor, ..Pruned::default() };
     loop {

@@ -8,7 +8,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
@@ -171,15 +171,14 @@ impl Watcher {
                 pending_block: 0,
             },
         };
-        // Deposits read on the dropped branch, read again as of the fork (before anything was
-        // recorded, nothing: the escrow may not exist yet, and the next steps read what changes).
+        // Deposits read on the dropped branch, read again as of the fork. With no fork (nothing
+        // recorded is canonical) they are only dropped: the escrow may not exist at the start
+        // block, and intake reads a deposit it does not know from L1.
         let mut deposits = Vec::new();
-        for prover in self.store.deposits_read_after(cursor.l1_block).await? {
-            let deposit = match fork {
-                Some(_) => self.escrow.deposit_of_at(prover, cursor.l1_block).await?,
-                None => U256::ZERO,
-            };
-            deposits.push((prover, deposit));
+        if fork.is_some() {
+            for prover in self.store.deposits_read_after(cursor.l1_block).await? {
+                deposits.push((prover, self.escrow.deposit_of_at(prover, cursor.l1_block).await?));
+            }
         }
         tracing::warn!(from = stale.l1_block, to = cursor.l1_block, "L1 reorg: rolled the chain view back");
         self.store.rollback_to(cursor, &deposits).await?;

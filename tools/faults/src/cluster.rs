@@ -106,7 +106,7 @@ impl Cluster {
         kill.arg("-9").args(doomed.iter().map(ToString::to_string));
         run(kill, "kill -9")?;
         let started = Instant::now();
-        while doomed.iter().any(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+        while doomed.iter().any(|pid| alive(*pid)) {
             anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "PostgreSQL did not die");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -120,6 +120,12 @@ impl Drop for Cluster {
         pg_ctl.args(["-m", "immediate", "-D"]).arg(&self.data).arg("stop");
         let _ = pg_ctl.output();
     }
+}
+
+/// Whether process `pid` exists: a zombie not yet reaped counts, as it does for PostgreSQL,
+/// which will not start while the pid in its lock file answers.
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The processes whose parent is `parent`.

@@ -13,3 +13,33 @@ pub use scenarios::{
     DatabaseCrash, Failover, GossipFlood, Hostile, NodeCrash, Reorgs, Setup, Size, database_crash, gossip_flood,
     hostile_clients, node_crash, reorgs, replica_failover,
 };
+
+/// A PostgreSQL database that exists for one run: created on a server, dropped after.
+pub struct ScratchDatabase {
+    server: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates `pc_scratch_<process>_<tag>` on the server at `server` (a URL of one of its
+    /// databases).
+    pub async fn create(server: &str, tag: &str) -> anyhow::Result<Self> {
+        use sqlx::Connection as _;
+        let name = format!("pc_scratch_{}_{tag}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(server).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+        let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+        Ok(Self { server: server.to_owned(), url: format!("{base}/{name}"), name })
+    }
+
+    /// Drops it (whoever is still connected).
+    pub async fn drop(self) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let mut admin = sqlx::PgConnection::connect(&self.server).await?;
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await?;
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ use rollup_l1::testkit::TestChain;
 use sqlx::Connection as _;
 
 use crate::{
+    ScratchDatabase,
     cluster::Cluster,
     load::{self, LoadReport},
     node::{NodeProcess, NodeSpec},
@@ -131,30 +132,6 @@ impl Market {
     }
 }
 
-/// A database that exists for one run on a server.
-struct Scratch {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Scratch {
-    async fn create(server: &str, tag: &str) -> anyhow::Result<Self> {
-        let name = format!("pc_faults_{}_{tag}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(server).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-        let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
-        Ok(Self { server: server.to_owned(), url: format!("{base}/{name}"), name })
-    }
-
-    async fn drop(self) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.server).await {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
-        }
-    }
-}
-
 /// The quote ids and the events (`(seq, kind)`) stored in the database at `url`.
 async fn stored(url: &str) -> anyhow::Result<(HashSet<B256>, Vec<(i64, String)>)> {
     let mut db = sqlx::PgConnection::connect(url).await?;
@@ -231,7 +208,7 @@ impl fmt::Display for NodeCrash {
 pub async fn node_crash(setup: &Setup) -> anyhow::Result<NodeCrash> {
     let size = &setup.size;
     let market = Market::new(size).await?;
-    let db = Scratch::create(&setup.database_url, "node_crash").await?;
+    let db = ScratchDatabase::create(&setup.database_url, "node_crash").await?;
     let dir = tempfile::tempdir()?;
     let result = async {
         let spec = market.spec(setup, db.url.clone(), dir.path().join("node.log"))?;
@@ -285,7 +262,14 @@ pub async fn node_crash(setup: &Setup) -> anyhow::Result<NodeCrash> {
         }
         let received = follower.received.get();
         let unique: HashSet<i64> = received.iter().map(|(id, _)| *id).collect();
-        let accepted_events = events.iter().filter(|(_, kind)| kind == "quote_accepted").count();
+        // Each stored quote's own `quote_accepted` event, matched by id.
+        let mut db = sqlx::PgConnection::connect(&db.url).await?;
+        let accepted: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM events WHERE kind = 'quote_accepted'").fetch_all(&mut db).await?;
+        let announced: HashSet<B256> = accepted
+            .iter()
+            .filter_map(|data| serde_json::from_str::<serde_json::Value>(data).ok()?["id"].as_str()?.parse().ok())
+            .collect();
         Ok(NodeCrash {
             sent: load.answers.len(),
             acknowledged: load.acknowledged().len(),
@@ -293,7 +277,7 @@ pub async fn node_crash(setup: &Setup) -> anyhow::Result<NodeCrash> {
             events_stored: events.len(),
             events_missed: events.iter().filter(|(seq, _)| !unique.contains(seq)).count(),
             events_repeated: received.len() - unique.len(),
-            quotes_without_event: ids.len().saturating_sub(accepted_events),
+            quotes_without_event: ids.difference(&announced).count(),
             stream_connections: follower.connections.load(std::sync::atomic::Ordering::Relaxed),
             restart_to_first_201: load
                 .first_201_after(restarted_at)
@@ -303,7 +287,7 @@ pub async fn node_crash(setup: &Setup) -> anyhow::Result<NodeCrash> {
         })
     }
     .await;
-    db.drop().await;
+    let _ = db.drop().await;
     result
 }
 
@@ -461,7 +445,7 @@ async fn chain_status(http: &reqwest::Client, node: &NodeProcess) -> serde_json:
 pub async fn replica_failover(setup: &Setup) -> anyhow::Result<Failover> {
     let size = &setup.size;
     let market = Market::new(size).await?;
-    let db = Scratch::create(&setup.database_url, "failover").await?;
+    let db = ScratchDatabase::create(&setup.database_url, "failover").await?;
     let dir = tempfile::tempdir()?;
     let result = async {
         let mut replicas = Vec::new();
@@ -558,7 +542,7 @@ pub async fn replica_failover(setup: &Setup) -> anyhow::Result<Failover> {
         })
     }
     .await;
-    db.drop().await;
+    let _ = db.drop().await;
     result
 }
 
@@ -633,7 +617,7 @@ async fn wait_for_head(market: &Market, node: &NodeProcess) -> anyhow::Result<Du
 pub async fn reorgs(setup: &Setup, depths: &[u64]) -> anyhow::Result<Reorgs> {
     let market = Market::new(&Size { quotes: 0, ..setup.size.clone() }).await?;
     let chain = &market.chain;
-    let db = Scratch::create(&setup.database_url, "reorgs").await?;
+    let db = ScratchDatabase::create(&setup.database_url, "reorgs").await?;
     let dir = tempfile::tempdir()?;
     let result = async {
         let spec = market.spec(setup, db.url.clone(), dir.path().join("node.log"))?;
@@ -661,7 +645,7 @@ pub async fn reorgs(setup: &Setup, depths: &[u64]) -> anyhow::Result<Reorgs> {
             }
             let took = wait_for_head(&market, &node).await?;
 
-            let fresh_db = Scratch::create(&setup.database_url, &format!("reorgs_fresh_{n}")).await?;
+            let fresh_db = ScratchDatabase::create(&setup.database_url, &format!("reorgs_fresh_{n}")).await?;
             let compared = async {
                 let spec = market.spec(setup, fresh_db.url.clone(), dir.path().join(format!("fresh-{n}.log")))?;
                 let fresh = NodeProcess::start(spec).await?;
@@ -675,7 +659,7 @@ pub async fn reorgs(setup: &Setup, depths: &[u64]) -> anyhow::Result<Reorgs> {
                 anyhow::Ok(difference)
             }
             .await;
-            fresh_db.drop().await;
+            let _ = fresh_db.drop().await;
             let difference = compared?;
             report.depths.push((depth, difference.is_none(), took));
             if report.first_difference.is_none() {
@@ -685,7 +669,7 @@ pub async fn reorgs(setup: &Setup, depths: &[u64]) -> anyhow::Result<Reorgs> {
         Ok(report)
     }
     .await;
-    db.drop().await;
+    let _ = db.drop().await;
     result
 }
 
@@ -698,6 +682,8 @@ pub struct GossipFlood {
     pub flooded: (Duration, Duration),
     /// Invalid messages the flooder published.
     pub flood_sent: u64,
+    /// B had the flooder among its peers once the flood was under way.
+    pub flooder_seen: bool,
     /// The flooder's score at B at the end (graylisted below -80).
     pub flooder_score: Option<f64>,
     /// Quotes B stored from the flood (must be 0).
@@ -767,8 +753,8 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
     let market = Market::new(&Size { quotes: 2 * honest_quotes, ..setup.size.clone() }).await?;
     let chain = &market.chain;
     let (db_a, db_b) = (
-        Scratch::create(&setup.database_url, "flood_a").await?,
-        Scratch::create(&setup.database_url, "flood_b").await?,
+        ScratchDatabase::create(&setup.database_url, "flood_a").await?,
+        ScratchDatabase::create(&setup.database_url, "flood_b").await?,
     );
     let result = async {
         let config = |url: &str, bootstrap| coordination_node::Config {
@@ -796,6 +782,7 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let flooder_id = flooder.peer_id();
+        let before = b.state.store.quote_count().await?;
         let mut forged = market.chain.sign(&market.chain.prover, market.chain.quote(&market.chain.prover, 0).await);
         let chain_id = chain.config.chain_id;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -825,7 +812,7 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
             }
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = b.state.store.quote_count().await?;
+        let flooder_seen = b_gossip.peers().await.iter().any(|p| p.peer_id == flooder_id);
         let flooded = propagation(&a, &b, second).await?;
         let stored_during = b.state.store.quote_count().await? - before;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -838,13 +825,14 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
             undisturbed,
             flooded,
             flood_sent,
+            flooder_seen,
             flooder_score,
             flood_stored: stored_during.saturating_sub(second.len() as u64),
         })
     }
     .await;
-    db_a.drop().await;
-    db_b.drop().await;
+    let _ = db_a.drop().await;
+    let _ = db_b.drop().await;
     result
 }
 
@@ -924,7 +912,7 @@ pub async fn hostile_clients(setup: &Setup, idle: usize) -> anyhow::Result<Hosti
 
     let size = &setup.size;
     let market = Market::new(size).await?;
-    let db = Scratch::create(&setup.database_url, "hostile").await?;
+    let db = ScratchDatabase::create(&setup.database_url, "hostile").await?;
     let dir = tempfile::tempdir()?;
     let result = async {
         let spec = NodeSpec { client_limits: true, ..market.spec(setup, db.url.clone(), dir.path().join("node.log"))? };
@@ -1030,6 +1018,6 @@ pub async fn hostile_clients(setup: &Setup, idle: usize) -> anyhow::Result<Hosti
         })
     }
     .await;
-    db.drop().await;
+    let _ = db.drop().await;
     result
 }

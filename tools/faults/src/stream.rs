@@ -69,21 +69,11 @@ impl Follower {
 /// Reads events until the connection ends.
 async fn read(response: reqwest::Response, into: &Received) {
     let mut body = response.bytes_stream();
-    let mut buffer = String::new();
+    let mut parser = node_api::sse::SseParser::default();
     while let Some(Ok(chunk)) = body.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let (mut id, mut kind) = (None, None);
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse::<i64>().ok();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    kind = Some(v.trim().to_owned());
-                }
-            }
-            if let (Some(id), Some(kind)) = (id, kind) {
-                into.push(id, kind);
+        for event in parser.push(&chunk) {
+            if let Some(id) = event.id {
+                into.push(id, event.event);
             }
         }
     }

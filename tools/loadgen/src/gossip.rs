@@ -15,11 +15,7 @@ use epoch_quote::{QuoteSigner, SignedEpochProofQuote};
 use quote_gossip::{GossipQuote, P2pArgs, PublishError, Role};
 use rollup_l1::testkit::TestChain;
 
-use crate::{
-    Bodies, ms,
-    node::{ScratchDatabase, fund_provers},
-    round,
-};
+use crate::{Bodies, ms, node::ScratchDatabase, round};
 
 /// Options of the gossip load.
 #[derive(Debug, clap::Args)]
@@ -46,7 +42,7 @@ struct GossipNode {
 
 pub(crate) async fn run(args: GossipArgs, connections: usize) -> anyhow::Result<()> {
     let chain = TestChain::start().await;
-    let provers = fund_provers(&chain, args.provers).await?;
+    let provers = chain.fund_provers(args.provers, 100_000).await?;
     chain.epoch_zero_ready_to_claim().await;
     let mut databases = Vec::new();
     for tag in ["a", "b", "c"] {

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use coordination_node::{AppState, Config};
 use epoch_quote::QuoteSigner;
 use rollup_l1::testkit::TestChain;
-use sqlx::Connection;
 
 use crate::{Bodies, median, ms, round};
 
@@ -35,14 +34,11 @@ pub(crate) struct NodeArgs {
     sqlite: bool,
 }
 
-/// Gives each of `count` provers ETH, tokens and an escrow deposit.
-pub(crate) async fn fund_provers(chain: &TestChain, count: usize) -> anyhow::Result<Vec<QuoteSigner>> {
-    Ok(chain.fund_provers(count, 100_000).await?)
-}
+pub(crate) use faults::ScratchDatabase;
 
 pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()> {
     let chain = TestChain::start().await;
-    let provers = fund_provers(&chain, args.provers).await?;
+    let provers = chain.fund_provers(args.provers, 100_000).await?;
     chain.epoch_zero_ready_to_claim().await;
 
     if args.sqlite {
@@ -54,30 +50,6 @@ pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()
     let result = measure(&args, connections, &chain, &provers, &db.url).await;
     db.drop().await?;
     result
-}
-
-/// A PostgreSQL database that exists for one run.
-pub(crate) struct ScratchDatabase {
-    admin: sqlx::PgConnection,
-    name: String,
-    pub(crate) url: String,
-}
-
-impl ScratchDatabase {
-    pub(crate) async fn create(server: &str, tag: &str) -> anyhow::Result<Self> {
-        let name = format!("pc_loadgen_{}_{tag}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(server).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-        let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Ok(Self { admin, name, url })
-    }
-
-    pub(crate) async fn drop(mut self) -> anyhow::Result<()> {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut self.admin).await?;
-        Ok(())
-    }
 }
 
 async fn measure(

@@ -17,7 +17,7 @@ use rollup_l1::testkit::TestChain;
 
 use crate::{
     Bodies, median, ms,
-    node::{ScratchDatabase, fund_provers, start_node},
+    node::{ScratchDatabase, start_node},
     round,
 };
 
@@ -140,15 +140,12 @@ async fn subscribe(addr: std::net::SocketAddr, seen: Seen) -> anyhow::Result<()>
     tokio::spawn(conn);
     let request = http::Request::get("/events").header(http::header::HOST, "127.0.0.1").body(Empty::<Bytes>::new())?;
     let mut body = sender.send_request(request).await?.into_body();
-    let mut buffer = String::new();
+    let mut parser = node_api::sse::SseParser::default();
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame?.into_data() else { continue };
-        buffer.push_str(&String::from_utf8_lossy(&data));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            if block.contains("event: quote_accepted")
-                && let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: "))
-                && let Ok(json) = serde_json::from_str::<serde_json::Value>(data)
+        for event in parser.push(&data) {
+            if event.event == "quote_accepted"
+                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&event.data)
                 && let Some(id) = json["id"].as_str()
             {
                 seen.lock().unwrap_or_else(|e| e.into_inner()).push((id.to_owned(), Instant::now()));
@@ -177,7 +174,7 @@ async fn fan_out(
     submit_to: std::net::SocketAddr,
     replicas: &[std::net::SocketAddr],
 ) -> anyhow::Result<FanOut> {
-    let provers = fund_provers(chain, 4).await?;
+    let provers = chain.fund_provers(4, 100_000).await?;
     let seen: Vec<Vec<Seen>> =
         replicas.iter().map(|_| (0..args.subscribers).map(|_| Seen::default()).collect()).collect();
     let listeners: Vec<_> = replicas

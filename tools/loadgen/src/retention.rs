@@ -183,7 +183,9 @@ async fn measure(args: &RetentionArgs, devnet: &std::path::Path, url: &str) -> a
         }
         tokio::time::sleep(gap).await;
     }
-    let last = sample(&mut db, begun.elapsed(), samples.last().map_or(0, |s: &Sample| s.open_epoch)).await?;
+    let now = provider.get_block(alloy::eips::BlockNumberOrTag::Latest.into()).await?;
+    let open = config.epoch_at_slot(config.slot_at(now.map_or(0, |b| b.header.timestamp)));
+    let last = sample(&mut db, begun.elapsed(), open).await?;
     samples.push(last);
     let _ = child.kill().await;
 

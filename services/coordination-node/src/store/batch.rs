@@ -126,7 +126,7 @@ impl<'a> Plan<'a> {
         let mut by_keeper: HashMap<B256, Vec<B256>> = HashMap::new();
         for (id, pair) in superseded {
             if let Some(keeper) = keepers.get(&pair) {
-                events.push(NodeEvent::QuoteSuperseded { id, by: *keeper, epoch: pair.1.unsigned_abs() });
+                events.push(NodeEvent::QuoteSuperseded { id, by: *keeper, epoch: Some(pair.1.unsigned_abs()) });
                 by_keeper.entry(*keeper).or_default().push(id);
             }
         }

@@ -447,9 +447,10 @@ contract! {
     fn latest_event_seq(&self) -> Result<i64, StoreError>;
 
     /// The first epoch whose quotes and events retention keeps: `at_most`, or, when lower, the
-    /// first epoch with blocks that is neither proven nor pruned (its quotes may still be
-    /// claimed, its claim still proven).
-    fn retention_floor(&self, at_most: u64) -> Result<u64, StoreError>;
+    /// first epoch with blocks that is not settled: neither proven nor pruned in an L1 block up
+    /// to `settled_by_l1` (its quotes may still be claimed, its claim still proven, or a reorg
+    /// may still undo its proof).
+    fn retention_floor(&self, at_most: u64, settled_by_l1: u64) -> Result<u64, StoreError>;
 
     /// Deletes up to `limit` quotes of epochs below `below_epoch`, oldest epochs first, in one
     /// short transaction, and returns how many; once fewer than `limit` were left, records that
@@ -541,8 +542,8 @@ contract! {
     /// Undoes everything the L1 blocks after `fork` did (they left the canonical chain), and
     /// moves the cursor back to `fork` so the watcher reads the new branch. Quote statuses set by
     /// those blocks are recomputed from what remains; the next step re-applies expiry by slot.
-    /// The deposits read after `fork` are replaced by `deposits`, read at `fork` (a deposit
-    /// whose change was dropped is otherwise never read again).
+    /// The deposits read after `fork` are dropped and `deposits`, read at `fork`, written (a
+    /// deposit whose change was dropped is otherwise never read again).
     fn rollback_to(&self, fork: ChainCursor, deposits: &[(Address, U256)]) -> Result<(), StoreError>;
 
     /// Takes, or confirms it still holds, the right to write the view of L1: one watcher among

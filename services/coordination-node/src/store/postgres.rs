@@ -325,10 +325,13 @@ impl NodeStore for PgStore {
         Ok(sqlx::query_scalar!(r#"SELECT COALESCE(MAX(seq), 0) AS "seq!" FROM events"#).fetch_one(&self.pool).await?)
     }
 
-    async fn retention_floor(&self, at_most: u64) -> Result<u64, StoreError> {
+    async fn retention_floor(&self, at_most: u64, settled_by_l1: u64) -> Result<u64, StoreError> {
         let floor = sqlx::query_scalar!(
-            r#"SELECT LEAST($1, (SELECT MIN(epoch) FROM epochs WHERE proven_at_l1 = 0 AND pruned_at_l1 = 0)) AS "floor!""#,
-            key(at_most).unwrap_or(i64::MAX)
+            r#"SELECT LEAST($1, (SELECT MIN(epoch) FROM epochs
+                   WHERE NOT ((proven_at_l1 > 0 AND proven_at_l1 <= $2) OR (pruned_at_l1 > 0 AND pruned_at_l1 <= $2))))
+               AS "floor!""#,
+            key(at_most).unwrap_or(i64::MAX),
+            key(settled_by_l1).unwrap_or(i64::MAX)
         )
         .fetch_one(&self.pool)
         .await?;

@@ -271,12 +271,14 @@ impl NodeStore for SqliteStore {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.pool).await?)
     }
 
-    async fn retention_floor(&self, at_most: u64) -> Result<u64, StoreError> {
+    async fn retention_floor(&self, at_most: u64, settled_by_l1: u64) -> Result<u64, StoreError> {
         let at_most = key(at_most).unwrap_or(i64::MAX);
         let floor: i64 = sqlx::query_scalar(
-            "SELECT min(?1, coalesce((SELECT MIN(epoch) FROM epochs WHERE proven_at_l1 = 0 AND pruned_at_l1 = 0), ?1))",
+            "SELECT min(?1, coalesce((SELECT MIN(epoch) FROM epochs
+                 WHERE NOT ((proven_at_l1 > 0 AND proven_at_l1 <= ?2) OR (pruned_at_l1 > 0 AND pruned_at_l1 <= ?2))), ?1))",
         )
         .bind(at_most)
+        .bind(key(settled_by_l1).unwrap_or(i64::MAX))
         .fetch_one(&self.pool)
         .await?;
         RowReader::new("epochs", "retention floor").u64("epoch", floor)

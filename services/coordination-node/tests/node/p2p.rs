@@ -320,6 +320,10 @@ async fn peers_with_secp256k1_and_ecdsa_identities_gossip_quotes_every_node_stor
     };
     let a = RunningNode::start(node(KeyType::Secp256k1, &db_a, Vec::new())).await;
     let b = RunningNode::start(node(KeyType::Ecdsa, &db_b, addrs(&a))).await;
+    // A peer id tells its key type: secp256k1 ids are the key inline (`16Uiu2…`), ECDSA keys
+    // are too long for that and are hashed (`Qm…`), ed25519 ids start `12D3KooW`.
+    assert!(gossip(&a).peer_id().to_string().starts_with("16Uiu2"), "{}", gossip(&a).peer_id());
+    assert!(gossip(&b).peer_id().to_string().starts_with("Qm"), "{}", gossip(&b).peer_id());
     for n in [&a, &b] {
         wait_synced(&chain, &n.state).await;
     }
@@ -329,6 +333,7 @@ async fn peers_with_secp256k1_and_ecdsa_identities_gossip_quotes_every_node_stor
     // an ECDSA prover that knows only B: both quotes reach both stores.
     let secp = prover_peer_with(KeyType::Secp256k1, addrs(&a)).await;
     let ecdsa = prover_peer_with(KeyType::Ecdsa, addrs(&b)).await;
+    assert!(secp.peer_id().to_string().starts_with("16Uiu2") && ecdsa.peer_id().to_string().starts_with("Qm"));
     publish(&secp, GossipQuote { chain_id: chain.config.chain_id, signed: first }).await;
     publish(&ecdsa, GossipQuote { chain_id: chain.config.chain_id, signed: second }).await;
     for id in [first.id(&domain), second.id(&domain)] {

@@ -23,9 +23,15 @@ async fn metric(node: &RunningNode, line: &str) -> Option<f64> {
 async fn a_node_deletes_the_quotes_and_events_of_epochs_settled_long_ago() {
     let chain = TestChain::start().await;
     let db = TestDb::postgres().await;
-    // Keep one epoch behind the open one; run every 50 ms, two rows per transaction.
-    let config =
-        Config { retention_epochs: 1, retention_interval_ms: 50, retention_batch: 2, ..node_config(&chain, &db.url) };
+    // Keep one epoch behind the open one, settled two L1 blocks after its proof; run every 50 ms,
+    // two rows per transaction.
+    let config = Config {
+        retention_epochs: 1,
+        retention_confirmations: 2,
+        retention_interval_ms: 50,
+        retention_batch: 2,
+        ..node_config(&chain, &db.url)
+    };
     let node = RunningNode::start(config).await;
     chain.epoch_zero_ready_to_claim().await;
     wait_synced(&chain, &node.state).await;
@@ -49,8 +55,16 @@ async fn a_node_deletes_the_quotes_and_events_of_epochs_settled_long_ago() {
     assert_eq!(epoch_before["quotesDeleted"], false, "{epoch_before}");
     let latest = node.store().latest_event_seq().await.expect("reads");
 
-    // Epoch 0 is proven; once epoch 2 is open it is more than one epoch behind: its quotes go.
+    // Epoch 0 is proven; once epoch 2 is open it is more than one epoch behind, but its proof is
+    // one L1 block old: nothing goes yet.
     chain.warp_to_slot(2 * chain.config.epoch_duration).await;
+    wait_synced(&chain, &node.state).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(node.get("/epochs/0").await.1["quotesDeleted"], false, "the proof is not settled yet");
+    // Two more blocks: settled, and its quotes go.
+    for _ in 0..2 {
+        chain.anvil.mine().await.expect("mines");
+    }
     wait_synced(&chain, &node.state).await;
     for _ in 0..200 {
         if node.get("/epochs/0").await.1["quotesDeleted"] == true {
@@ -95,4 +109,6 @@ async fn a_node_deletes_the_quotes_and_events_of_epochs_settled_long_ago() {
     // A client resuming from an id that is kept, or not resuming, gets no notice.
     let mut current = SseReader::open(&node, Some(latest - 1)).await;
     assert_eq!(current.next().await.map(|e| (e.id, e.kind)), Some((Some(latest), "proof_seen".to_owned())));
+    let mut fresh = SseReader::open(&node, None).await;
+    assert!(fresh.next().await.is_none(), "nothing until the next event");
 }

@@ -575,9 +575,14 @@ both_backends!(
         apply(&store, 108, vec![ChainEvent::Proven { epoch: 3, l1_block: 108 }]).await;
 
         // The floor stops at the first epoch neither proven nor pruned, whatever the window asks.
-        assert_eq!(store.retention_floor(10).await.expect("reads"), 2);
-        assert_eq!(store.retention_floor(1).await.expect("reads"), 1);
-        assert_eq!(store.retention_floor(u64::MAX).await.expect("reads"), 2);
+        assert_eq!(store.retention_floor(10, u64::MAX).await.expect("reads"), 2);
+        assert_eq!(store.retention_floor(1, u64::MAX).await.expect("reads"), 1);
+        assert_eq!(store.retention_floor(u64::MAX, u64::MAX).await.expect("reads"), 2);
+        // Settled only once the proof or prune is old enough: epoch 1's prune (L1 block 105) is
+        // not as of block 104, epoch 0's proof (103) is not as of block 102.
+        assert_eq!(store.retention_floor(10, 105).await.expect("reads"), 2);
+        assert_eq!(store.retention_floor(10, 104).await.expect("reads"), 1);
+        assert_eq!(store.retention_floor(10, 102).await.expect("reads"), 0);
 
         // Quotes below the floor go in batches, oldest epochs first; the mark moves once none is left.
         assert_eq!(store.prune_quotes(2, 2).await.expect("prunes"), 2);
@@ -650,7 +655,7 @@ both_backends!(
 );
 
 both_backends!(an_empty_store_has_nothing_to_prune, |store: Store, _url: String| async move {
-    assert_eq!(store.retention_floor(7).await.expect("reads"), 7);
+    assert_eq!(store.retention_floor(7, 0).await.expect("reads"), 7);
     assert_eq!(store.prune_quotes(7, 10).await.expect("prunes"), 0);
     assert_eq!(store.first_event_kept(0).await.expect("reads"), 0);
     assert_eq!(store.prune_events(0, 10).await.expect("prunes"), 0);
