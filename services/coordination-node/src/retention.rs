@@ -62,25 +62,27 @@ pub async fn prune(state: &AppState) -> Result<Option<Pruned>, StoreError> {
     let settled_by = cursor.l1_block.saturating_sub(config.retention_confirmations);
     let floor = store.retention_floor(open.saturating_sub(config.retention_epochs), settled_by).await?;
     state.metrics.retention_floor(floor);
-    let mut pruned = Pruned { floor, ..Pruned::default() };
-    loop {
-        let deleted = store.prune_quotes(floor, batch).await?;
-        pruned.quotes += deleted;
-        state.metrics.retention_deleted("quotes", deleted);
-        if deleted < u64::from(batch) {
-            break;
-        }
-        tokio::time::sleep(PAUSE).await;
-    }
+    let quotes = in_batches(state, "quotes", batch, || store.prune_quotes(floor, batch)).await?;
     let kept_from = store.first_event_kept(floor).await?;
+    let events = in_batches(state, "events", batch, || store.prune_events(kept_from, batch)).await?;
+    Ok(Some(Pruned { floor, quotes, events }))
+}
+
+/// Runs `delete` (one transaction of at most `batch` rows) until it deletes fewer, pausing
+/// between transactions; counts what it deleted from `table`.
+async fn in_batches<F, Fut>(state: &AppState, table: &'static str, batch: u32, mut delete: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
     loop {
-        let deleted = store.prune_events(kept_from, batch).await?;
-        pruned.events += deleted;
-        state.metrics.retention_deleted("events", deleted);
+        let deleted = delete().await?;
+        total += deleted;
+        state.metrics.retention_deleted(table, deleted);
         if deleted < u64::from(batch) {
-            break;
+            return Ok(total);
         }
         tokio::time::sleep(PAUSE).await;
     }
-    Ok(Some(pruned))
 }

@@ -119,10 +119,7 @@ impl Market {
         let head = self.chain.anvil.provider().get_block_number().await?;
         let http = reqwest::Client::new();
         for _ in 0..600 {
-            let chain: serde_json::Value = match http.get(format!("{}/chain", node.base())).send().await {
-                Ok(r) => r.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
-            };
+            let chain = get_json(&http, &format!("{}/chain", node.base())).await;
             if chain["l1Block"].as_u64().is_some_and(|b| b >= head) {
                 return Ok(());
             }
@@ -139,6 +136,41 @@ async fn stored(url: &str) -> anyhow::Result<(HashSet<B256>, Vec<(i64, String)>)
     let events: Vec<(i64, String)> =
         sqlx::query_as("SELECT seq, kind FROM events ORDER BY seq").fetch_all(&mut db).await?;
     Ok((ids.iter().map(|id| B256::from_slice(id)).collect(), events))
+}
+
+/// The JSON answer of `url`, or `null` when there is none (the node is down, or not JSON).
+async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    match http.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// How long after `since` the node at `base` serves a claim on epoch 0 (waiting up to 30 s).
+async fn claim_shown(base: &str, since: Instant) -> Option<Duration> {
+    let http = reqwest::Client::new();
+    while since.elapsed() < Duration::from_secs(30) {
+        if get_json(&http, &format!("{base}/epochs/0")).await["claim"].is_object() {
+            return Some(since.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Waits (up to 15 s) until `follower` has received the newest of the stored `events`, then
+/// counts the stored events it never received and those it received more than once.
+async fn caught_up(follower: &Follower, events: &[(i64, String)]) -> (usize, usize) {
+    let newest = events.last().map_or(0, |(seq, _)| *seq);
+    let waiting = Instant::now();
+    while follower.received.get().last().is_none_or(|(id, _)| *id < newest)
+        && waiting.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = follower.received.get();
+    let unique: HashSet<i64> = received.iter().map(|(id, _)| *id).collect();
+    (events.iter().filter(|(seq, _)| !unique.contains(seq)).count(), received.len() - unique.len())
 }
 
 /// Acknowledged quotes that the database does not hold.
@@ -237,31 +269,10 @@ pub async fn node_crash(setup: &Setup) -> anyhow::Result<NodeCrash> {
         market.chain.claim(claim).await?;
         let restarted = Instant::now();
         node.restart().await?;
-        let http = reqwest::Client::new();
-        let mut claim_seen = None;
-        while restarted.elapsed() < Duration::from_secs(30) {
-            let epoch: serde_json::Value = match http.get(format!("{}/epochs/0", node.base())).send().await {
-                Ok(r) => r.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
-            };
-            if epoch["claim"].is_object() {
-                claim_seen = Some(restarted.elapsed());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let claim_seen = claim_shown(&node.base(), restarted).await;
 
-        // The stream client catches up with what is stored.
         let (ids, events) = stored(&db.url).await?;
-        let newest = events.last().map_or(0, |(seq, _)| *seq);
-        let waiting = Instant::now();
-        while follower.received.get().last().is_none_or(|(id, _)| *id < newest)
-            && waiting.elapsed() < Duration::from_secs(15)
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let received = follower.received.get();
-        let unique: HashSet<i64> = received.iter().map(|(id, _)| *id).collect();
+        let (events_missed, events_repeated) = caught_up(&follower, &events).await;
         // Each stored quote's own `quote_accepted` event, matched by id.
         let mut db = sqlx::PgConnection::connect(&db.url).await?;
         let accepted: Vec<String> =
@@ -275,8 +286,8 @@ pub async fn node_crash(setup: &Setup) -> anyhow::Result<NodeCrash> {
             acknowledged: load.acknowledged().len(),
             lost: lost(&load, &ids),
             events_stored: events.len(),
-            events_missed: events.iter().filter(|(seq, _)| !unique.contains(seq)).count(),
-            events_repeated: received.len() - unique.len(),
+            events_missed,
+            events_repeated,
             quotes_without_event: ids.difference(&announced).count(),
             stream_connections: follower.connections.load(std::sync::atomic::Ordering::Relaxed),
             restart_to_first_201: load
@@ -434,10 +445,7 @@ impl fmt::Display for Failover {
 }
 
 async fn chain_status(http: &reqwest::Client, node: &NodeProcess) -> serde_json::Value {
-    match http.get(format!("{}/chain", node.base())).send().await {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => serde_json::Value::Null,
-    }
+    get_json(http, &format!("{}/chain", node.base())).await
 }
 
 /// 6. Three replicas on one PostgreSQL; the one running the watcher is killed with SIGKILL
@@ -502,30 +510,10 @@ pub async fn replica_failover(setup: &Setup) -> anyhow::Result<Failover> {
         let mut claim = market.chain.quote(&market.chain.prover, 0).await;
         claim.basis_point_fee = 9_999;
         market.chain.claim(claim).await?;
-        let claimed = Instant::now();
-        let mut claim_seen_after = None;
-        while claimed.elapsed() < Duration::from_secs(30) {
-            let epoch: serde_json::Value = match http.get(format!("{}/epochs/0", replicas[1].base())).send().await {
-                Ok(r) => r.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
-            };
-            if epoch["claim"].is_object() {
-                claim_seen_after = Some(claimed.elapsed());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let claim_seen_after = claim_shown(&replicas[1].base(), Instant::now()).await;
 
         let (ids, events) = stored(&db.url).await?;
-        let newest = events.last().map_or(0, |(seq, _)| *seq);
-        let waiting = Instant::now();
-        while follower.received.get().last().is_none_or(|(id, _)| *id < newest)
-            && waiting.elapsed() < Duration::from_secs(15)
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let received = follower.received.get();
-        let unique: HashSet<i64> = received.iter().map(|(id, _)| *id).collect();
+        let (events_missed, events_repeated) = caught_up(&follower, &events).await;
         let mut done: Vec<Duration> =
             load.answers.iter().filter(|a| a.outcome == "201").map(|a| a.sent + a.took).collect();
         done.sort();
@@ -536,8 +524,8 @@ pub async fn replica_failover(setup: &Setup) -> anyhow::Result<Failover> {
             lost: lost(&load, &ids),
             refused: load.answers.iter().filter(|a| a.outcome != "201").count(),
             longest_intake_pause: done.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default(),
-            events_missed: events.iter().filter(|(seq, _)| !unique.contains(seq)).count(),
-            events_repeated: received.len() - unique.len(),
+            events_missed,
+            events_repeated,
             claim_seen_after,
         })
     }

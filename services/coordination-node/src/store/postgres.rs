@@ -366,7 +366,7 @@ impl NodeStore for PgStore {
 
     async fn first_event_kept(&self, epoch: u64) -> Result<i64, StoreError> {
         let seq = sqlx::query_scalar!(
-            r#"SELECT LEAST(
+            r#"SELECT COALESCE(
                    (SELECT seq FROM events WHERE epoch >= $1 ORDER BY seq LIMIT 1),
                    (SELECT MAX(seq) FROM events)) AS "seq""#,
             key(epoch).unwrap_or(i64::MAX)

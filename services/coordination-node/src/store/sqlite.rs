@@ -307,9 +307,7 @@ impl NodeStore for SqliteStore {
 
     async fn first_event_kept(&self, epoch: u64) -> Result<i64, StoreError> {
         let seq: Option<i64> = sqlx::query_scalar(
-            "SELECT coalesce(
-                 min((SELECT seq FROM events WHERE epoch >= ? ORDER BY seq LIMIT 1), (SELECT MAX(seq) FROM events)),
-                 (SELECT MAX(seq) FROM events))",
+            "SELECT coalesce((SELECT seq FROM events WHERE epoch >= ? ORDER BY seq LIMIT 1), (SELECT MAX(seq) FROM events))",
         )
         .bind(key(epoch).unwrap_or(i64::MAX))
         .fetch_one(&self.pool)
