@@ -35,9 +35,8 @@ fn quote(epoch: u64) -> GossipQuote {
     GossipQuote { chain_id: 31337, signed: signer.sign(quote, &QuoteDomain::new(31337, rollup)) }
 }
 
-/// Waits up to 30 s (discovery and redials run every 5 s; a loaded machine needs a few rounds).
 async fn until(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..600 {
+    for _ in 0..200 {
         if check() {
             return;
         }
