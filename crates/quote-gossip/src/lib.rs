@@ -16,8 +16,8 @@ use std::{path::PathBuf, time::Duration};
 pub use identity::KeyType;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::MessageId};
 pub use network::{
-    GossipHandle, GossipSettings, Inbound, PeerInfo, PublishError, Published, QUOTE_TOPIC, Role, StartError, Verdict,
-    start,
+    BLOCK_FOR, GossipHandle, GossipSettings, Inbound, PeerInfo, PublishError, Published, QUOTE_TOPIC, Role, StartError,
+    Verdict, start,
 };
 pub use wire::{GossipQuote, WireError};
 

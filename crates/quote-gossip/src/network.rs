@@ -14,7 +14,7 @@ use std::{
 
 use futures_util::StreamExt as _;
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits,
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits,
     gossipsub::{
         self, IdentTopic, MessageAcceptance, MessageId, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
     },
@@ -36,6 +36,11 @@ pub const QUOTE_TOPIC: &str = "/prover-coordination/epoch-proof-quotes/1";
 pub const KAD_PROTOCOL: &str = "/prover-coordination/kad/1.0.0";
 /// The identify protocol version peers announce.
 pub const PROTOCOL_VERSION: &str = "/prover-coordination/1.0.0";
+
+/// How long a peer scored below the graylist threshold stays disconnected and refused. Its score
+/// has about halved by then (the invalid-message count halves in about a minute); a peer that
+/// floods again is blocked again after three more invalid quotes.
+pub const BLOCK_FOR: Duration = Duration::from_secs(120);
 
 /// How a peer takes part in the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,12 +159,14 @@ pub struct PeerInfo {
 struct Counters {
     connected: AtomicUsize,
     topic_peers: AtomicUsize,
+    blocked: AtomicUsize,
 }
 
 enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<Published, PublishError>>),
     Report(MessageId, PeerId, Verdict),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Blocked(oneshot::Sender<Vec<PeerId>>),
 }
 
 /// The application's side of a running gossip peer. Cloning it is cheap; the network stops when
@@ -178,6 +185,7 @@ impl std::fmt::Debug for Command {
             Self::Publish(..) => "Publish",
             Self::Report(..) => "Report",
             Self::Peers(..) => "Peers",
+            Self::Blocked(..) => "Blocked",
         })
     }
 }
@@ -202,6 +210,21 @@ impl GossipHandle {
     /// Connected peers subscribed to the quote topic.
     pub fn topic_peers(&self) -> usize {
         self.counters.topic_peers.load(Ordering::Relaxed)
+    }
+
+    /// How many peers are blocked for invalid quotes (their score fell below the graylist
+    /// threshold): their connections were closed and new ones are refused for [`BLOCK_FOR`].
+    pub fn blocked_peers(&self) -> usize {
+        self.counters.blocked.load(Ordering::Relaxed)
+    }
+
+    /// The peers blocked for invalid quotes.
+    pub async fn blocked(&self) -> Vec<PeerId> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Blocked(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Publishes a quote to the network.
@@ -235,6 +258,8 @@ impl GossipHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    /// Peers blocked for invalid quotes.
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
@@ -332,7 +357,13 @@ fn behaviour(key: &Keypair, settings: &GossipSettings) -> Result<Behaviour, Star
             .with_max_established(Some(settings.max_peers))
             .with_max_established_per_peer(Some(2)),
     );
-    Ok(Behaviour { limits, gossipsub, identify, kad: Toggle::from(settings.discovery.then_some(kad)) })
+    Ok(Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        limits,
+        gossipsub,
+        identify,
+        kad: Toggle::from(settings.discovery.then_some(kad)),
+    })
 }
 
 /// Starts a gossip peer: binds its listen address, dials the bootstrap peers and runs until every
@@ -385,6 +416,7 @@ pub async fn start(settings: GossipSettings) -> Result<(GossipHandle, mpsc::Rece
         inbound: inbound_tx,
         topic_peers: HashSet::new(),
         addresses: HashMap::new(),
+        blocked_until: HashMap::new(),
     };
     task.seed_discovery();
     tokio::spawn(task.run(command_rx));
@@ -400,6 +432,8 @@ struct NetworkTask {
     inbound: mpsc::Sender<Inbound>,
     topic_peers: HashSet<PeerId>,
     addresses: HashMap<PeerId, Multiaddr>,
+    /// Blocked peers and when each is let back.
+    blocked_until: HashMap<PeerId, Instant>,
 }
 
 /// The peer id at the end of an address, and the address without it.
@@ -453,8 +487,18 @@ impl NetworkTask {
         tracing::debug!("gossip network stopped");
     }
 
-    /// Redials the bootstrap peers when alone, and looks for more peers when short of them.
+    /// Redials the bootstrap peers when alone, looks for more peers when short of them, and lets
+    /// back the blocked peers whose time is up.
     fn upkeep(&mut self) {
+        let now = Instant::now();
+        let released: Vec<PeerId> =
+            self.blocked_until.iter().filter(|(_, until)| **until <= now).map(|(peer, _)| *peer).collect();
+        for peer in released {
+            self.blocked_until.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            tracing::info!(%peer, "blocked peer let back");
+        }
+        self.count();
         let connected = self.swarm.connected_peers().count();
         if connected == 0 {
             self.dial_bootstrap();
@@ -485,6 +529,9 @@ impl NetworkTask {
                     Verdict::Reject => MessageAcceptance::Reject,
                 };
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                if verdict == Verdict::Reject {
+                    self.block_if_graylisted(source);
+                }
             }
             Command::Peers(reply) => {
                 let gossipsub = &self.swarm.behaviour().gossipsub;
@@ -500,12 +547,29 @@ impl NetworkTask {
                     .collect();
                 let _ = reply.send(peers);
             }
+            Command::Blocked(reply) => {
+                let _ = reply.send(self.blocked_until.keys().copied().collect());
+            }
+        }
+    }
+
+    /// Graylisting makes gossipsub ignore a peer's messages, but it still receives and decodes
+    /// every frame the peer sends; past the threshold the peer is cut off instead, so a flood
+    /// costs nothing more than its refused redials.
+    fn block_if_graylisted(&mut self, peer: PeerId) {
+        let score = self.swarm.behaviour().gossipsub.peer_score(&peer);
+        let Some(score) = score.filter(|s| *s <= PeerScoreThresholds::default().graylist_threshold) else { return };
+        if self.swarm.behaviour_mut().blocked.block_peer(peer) {
+            tracing::warn!(%peer, score, seconds = BLOCK_FOR.as_secs(), "peer sent invalid quotes: blocked");
+            self.blocked_until.insert(peer, Instant::now() + BLOCK_FOR);
+            self.count();
         }
     }
 
     fn count(&self) {
         self.counters.connected.store(self.swarm.connected_peers().count(), Ordering::Relaxed);
         self.counters.topic_peers.store(self.topic_peers.len(), Ordering::Relaxed);
+        self.counters.blocked.store(self.blocked_until.len(), Ordering::Relaxed);
     }
 
     fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {

@@ -108,6 +108,32 @@ async fn a_rejected_message_is_not_forwarded_and_lowers_the_senders_score() {
 }
 
 #[tokio::test]
+async fn a_peer_past_the_graylist_threshold_is_disconnected_and_its_redials_refused() {
+    let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
+    let (rogue, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    until("A sees the rogue", || a.connected_peers() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Each rejection counts squared (10, 40, 90): the third crosses -80.
+    for n in 0..3u8 {
+        assert_eq!(rogue.publish_raw(vec![0x0a, 0x01, n]).await, Ok(Published::Sent));
+        let message = next(&mut a_in).await;
+        a.report(message.message_id, message.source, Verdict::Reject).await;
+        if n < 2 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(a.blocked_peers(), 0, "not blocked after {} rejections", n + 1);
+        }
+    }
+    until("the rogue is blocked", || a.blocked_peers() == 1).await;
+    assert_eq!(a.blocked().await, vec![rogue.peer_id()]);
+    until("the rogue is disconnected", || a.connected_peers() == 0 && rogue.connected_peers() == 0).await;
+    // Alone, the rogue redials its bootstrap peer every 5 s; A refuses it.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!((a.connected_peers(), rogue.connected_peers()), (0, 0));
+    assert!(matches!(rogue.publish_raw(b"more".to_vec()).await, Err(PublishError::NoPeers)));
+}
+
+#[tokio::test]
 async fn peers_find_each_other_beyond_the_bootstrap_list() {
     let (a, _a_in) = peer(Role::Validator, Vec::new()).await;
     let (b, _b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;

@@ -20,6 +20,6 @@ mod tx;
 pub use deploy::{DeployParams, Deployment, deploy};
 pub use error::{L1Error, Revert};
 pub use escrow::{EscrowContract, WithdrawRequest};
-pub use provider::{connect, connect_wallet};
-pub use rollup::{Epoch, EpochState, L2Block, ProofClaim, RollupConfig, RollupContract};
+pub use provider::{L1_REQUEST_TIMEOUT, connect, connect_wallet};
+pub use rollup::{Epoch, EpochState, L2Block, ProofClaim, RollupConfig, RollupContract, devnet_proof};
 pub use token::TokenContract;

@@ -13,6 +13,13 @@ use crate::{
     tx::send,
 };
 
+/// The one proof the devnet verifier (`contracts/src/DevnetVerifier.sol`) accepts for `epoch`
+/// with `inputs` ([`RollupContract::epoch_proof_public_inputs`]): keccak256 of both, ABI-encoded.
+pub fn devnet_proof(epoch: u64, inputs: &[B256]) -> Bytes {
+    use alloy::sol_types::SolValue as _;
+    Bytes::from(alloy::primitives::keccak256((U256::from(epoch), inputs.to_vec()).abi_encode_params()).to_vec())
+}
+
 /// The rollup's fixed parameters, read once from the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RollupConfig {

@@ -5,7 +5,6 @@
 use alloy::{
     primitives::{Address, Bytes, U256, keccak256},
     signers::local::PrivateKeySigner,
-    sol_types::SolValue,
 };
 use epoch_quote::{EpochProofQuote, QuoteSigner, SignedEpochProofQuote};
 
@@ -171,7 +170,7 @@ impl TestChain {
     /// The devnet verifier's proof for `epoch`.
     pub async fn proof(&self, epoch: u64) -> Bytes {
         let inputs = self.proposer.rollup.epoch_proof_public_inputs(epoch).await.expect("inputs");
-        Bytes::from(keccak256((U256::from(epoch), inputs).abi_encode_params()).to_vec())
+        crate::devnet_proof(epoch, &inputs)
     }
 
     /// `who`'s token balance.

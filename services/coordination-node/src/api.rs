@@ -411,8 +411,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
     let database = state.store.ping().await;
     // The copy of the view intake validates against, so "ready" means quotes can be validated.
     let cursor = state.view.get().cursor;
-    let watcher = *state.watcher.borrow();
-    let l1 = state.rollup_config().is_some() && (!watcher.leader || watcher.healthy);
+    let watcher = state.watcher_status();
+    let l1 = state.l1_up();
     let p2p_peers = state.gossip.as_ref().map(|g| g.connected_peers());
     let ready = database && l1 && cursor.is_some() && p2p_peers != Some(0);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -445,6 +445,9 @@ pub struct P2pStatus {
     pub topic_peers: usize,
     /// Connected peers.
     pub peers: Vec<P2pPeer>,
+    /// Peer ids blocked for sending invalid quotes (score below -80): disconnected, and refused
+    /// for 2 minutes.
+    pub blocked_peers: Vec<String>,
 }
 
 /// A connected peer.
@@ -453,8 +456,8 @@ pub struct P2pStatus {
 pub struct P2pPeer {
     /// Its peer id.
     pub peer_id: String,
-    /// Its gossipsub score: negative after it sent invalid quotes; below -80 nothing more is
-    /// taken from it.
+    /// Its gossipsub score: negative after it sent invalid quotes; at -80 or below it is
+    /// disconnected and blocked (`blockedPeers`).
     pub score: Option<f64>,
     /// Subscribed to the quote topic: a node, which takes and forwards quotes. A prover that
     /// only publishes its own quotes is not subscribed, and that is normal.
@@ -485,6 +488,7 @@ pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus>
             listen_addrs: Vec::new(),
             topic_peers: 0,
             peers: Vec::new(),
+            blocked_peers: Vec::new(),
         });
     };
     let peers = gossip
@@ -505,6 +509,7 @@ pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus>
         listen_addrs: gossip.listen_addrs().iter().map(ToString::to_string).collect(),
         topic_peers: gossip.topic_peers(),
         peers,
+        blocked_peers: gossip.blocked().await.iter().map(ToString::to_string).collect(),
     })
 }
 

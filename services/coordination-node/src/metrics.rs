@@ -66,11 +66,13 @@ pub struct Metrics {
     watcher_lag: Gauge,
     watcher_leader: Gauge,
     database_up: Gauge,
+    l1_up: Gauge,
     events_streamed: Counter,
     open_streams: Gauge,
     p2p_enabled: Gauge,
     p2p_peers: Gauge,
     p2p_topic_peers: Gauge,
+    p2p_blocked: Gauge,
     p2p_received: Counter,
     p2p_verdicts: Family<VerdictLabel, Counter>,
     p2p_published: Counter,
@@ -93,7 +95,7 @@ impl Metrics {
         }
         registry.register("quotes_accepted", "Quotes validated and stored, by source (http, gossip)", accepted.clone());
         registry.register("quotes_rejected", "Quotes refused, by code", rejected.clone());
-        let [l1_head, l1_processed, watcher_lag, watcher_leader, database_up] =
+        let [l1_head, l1_processed, watcher_lag, watcher_leader, database_up, l1_up] =
             std::array::from_fn(|_| Gauge::default());
         registry.register("l1_head_block", "Latest L1 block seen by this replica's watcher", l1_head.clone());
         registry.register(
@@ -108,11 +110,16 @@ impl Metrics {
         );
         registry.register("watcher_leader", "1 when this replica runs the L1 watcher", watcher_leader.clone());
         registry.register("database_up", "1 when the database answered at the last scrape", database_up.clone());
+        registry.register(
+            "l1_up",
+            "1 when the L1 is reachable as `/readyz` judges it: the watcher's last step reached it (on the replica running it)",
+            l1_up.clone(),
+        );
         let events_streamed = Counter::default();
         let open_streams = Gauge::default();
         registry.register("events_streamed", "Events sent to event-stream clients", events_streamed.clone());
         registry.register("open_streams", "Event-stream clients connected", open_streams.clone());
-        let [p2p_enabled, p2p_peers, p2p_topic_peers] = std::array::from_fn(|_| Gauge::default());
+        let [p2p_enabled, p2p_peers, p2p_topic_peers, p2p_blocked] = std::array::from_fn(|_| Gauge::default());
         registry.register("p2p_enabled", "1 when the node is on the quote gossip network", p2p_enabled.clone());
         let [p2p_received, p2p_published] = std::array::from_fn(|_| Counter::default());
         let p2p_verdicts = Family::<VerdictLabel, Counter>::default();
@@ -127,6 +134,11 @@ impl Metrics {
         }
         registry.register("p2p_peers", "Peers connected on the quote gossip network", p2p_peers.clone());
         registry.register("p2p_topic_peers", "Connected peers subscribed to the quote topic", p2p_topic_peers.clone());
+        registry.register(
+            "p2p_peers_blocked",
+            "Peers disconnected and refused for sending invalid quotes (score at or below -80)",
+            p2p_blocked.clone(),
+        );
         registry.register("p2p_messages_received", "Gossiped quote messages received", p2p_received.clone());
         registry.register(
             "p2p_messages",
@@ -163,11 +175,13 @@ impl Metrics {
             watcher_lag,
             watcher_leader,
             database_up,
+            l1_up,
             events_streamed,
             open_streams,
             p2p_enabled,
             p2p_peers,
             p2p_topic_peers,
+            p2p_blocked,
             p2p_received,
             p2p_verdicts,
             p2p_published,
@@ -190,10 +204,12 @@ impl Metrics {
             self.watcher_lag.set(0);
         }
         self.database_up.set(i64::from(state.store.ping().await));
+        self.l1_up.set(i64::from(state.l1_up()));
         self.p2p_enabled.set(i64::from(state.gossip.is_some()));
         if let Some(gossip) = &state.gossip {
             self.p2p_peers.set(gauge(gossip.connected_peers() as u64));
             self.p2p_topic_peers.set(gauge(gossip.topic_peers() as u64));
+            self.p2p_blocked.set(gauge(gossip.blocked_peers() as u64));
         }
     }
 

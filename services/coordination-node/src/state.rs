@@ -78,6 +78,13 @@ impl AppState {
     pub fn watcher_status(&self) -> WatcherStatus {
         *self.watcher.borrow()
     }
+
+    /// Whether the L1 counts as reachable: its parameters were read, and on the replica running
+    /// the watcher its last step reached it (`/readyz`'s `l1`, the `l1_up` gauge).
+    pub(crate) fn l1_up(&self) -> bool {
+        let watcher = self.watcher_status();
+        self.rollup_config().is_some() && (!watcher.leader || watcher.healthy)
+    }
 }
 
 impl std::fmt::Debug for AppState {

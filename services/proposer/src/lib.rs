@@ -122,12 +122,18 @@ impl Proposer {
     }
 
     /// Proposes this slot's block if it may and has not, then claims if a claim window is open.
+    /// `l1_up` says whether the L1 answered.
     pub async fn step(&self) -> Result<StepReport, ProposerError> {
         let mut report = StepReport::default();
-        let slot = self.rollup.current_slot().await?;
-        report.proposed = self.propose(slot).await?;
-        report.claimed = self.claim(slot).await?;
-        Ok(report)
+        let result = async {
+            let slot = self.rollup.current_slot().await?;
+            report.proposed = self.propose(slot).await?;
+            report.claimed = self.claim(slot).await?;
+            Ok(())
+        }
+        .await;
+        self.metrics.l1_up.set(i64::from(result.is_ok()));
+        result.map(|()| report)
     }
 
     async fn propose(&self, slot: u64) -> Result<Option<u64>, ProposerError> {
@@ -145,6 +151,8 @@ impl Proposer {
                 tracing::info!(slot, txs, %fees, "block proposed");
                 Ok(Some(slot))
             }
+            // The L1 unreachable fails the step (and `l1_up`); a refusal is only logged.
+            Err(error @ L1Error::Rpc(_)) => Err(error.into()),
             Err(error) => {
                 tracing::warn!(slot, %error, "could not propose");
                 Ok(None)
@@ -193,6 +201,8 @@ impl Proposer {
             }
             match self.rollup.simulate_claim(quote).await {
                 Ok(()) => winner = Some((quote, id)),
+                // No answer is no verdict on the quote.
+                Err(error @ L1Error::Rpc(_)) => return Err(error.into()),
                 Err(error) => {
                     tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, %error, "lost: would fail on L1")
                 }
@@ -202,11 +212,16 @@ impl Proposer {
             tracing::warn!(epoch, slot, quotes = quotes.len(), "every quote would fail on L1; trying again");
             return Ok(None);
         };
+        tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, "simulated; sending the claim");
         match self.rollup.claim_epoch_proof_right(quote).await {
             Ok(_) => {
                 self.metrics.epochs_claimed.inc();
                 tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee, bond = %quote.quote.bond_amount, "claimed");
                 Ok(Some((epoch, id)))
+            }
+            Err(error @ L1Error::Rpc(_)) => {
+                tracing::warn!(epoch, quote = %id, %error, "claim not sent: the L1 did not answer; trying again");
+                Err(error.into())
             }
             Err(error) => {
                 tracing::warn!(epoch, quote = %id, %error, "claim failed; trying again");

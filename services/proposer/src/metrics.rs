@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use prometheus_client::{metrics::counter::Counter, registry::Registry};
+use prometheus_client::{
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
 use service_kit::metrics::SharedRegistry;
 
 /// The proposer's metrics.
@@ -16,6 +19,8 @@ pub struct Metrics {
     /// Times the coordination node could not be asked for quotes (unreachable, or an error
     /// answer): not the same as "no quotes yet".
     pub node_failures: Counter,
+    /// 1 when the last step reached the L1, 0 when the L1 failed it (unreachable, timed out).
+    pub l1_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -29,7 +34,9 @@ impl Default for Metrics {
             "Times the coordination node could not be asked for quotes (unreachable or an error answer)",
             node_failures.clone(),
         );
-        Self { registry: Arc::new(registry), blocks_proposed, epochs_claimed, node_failures }
+        let l1_up = Gauge::default();
+        registry.register("l1_up", "1 when the last step reached the L1, 0 when the L1 failed it", l1_up.clone());
+        Self { registry: Arc::new(registry), blocks_proposed, epochs_claimed, node_failures, l1_up }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub proofs_submitted: Counter,
     /// The escrow deposit as last read (whole units, saturated).
     pub escrow_deposit: Gauge,
+    /// 1 when the last poll reached the L1, 0 when the L1 failed it (unreachable, timed out).
+    pub l1_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -40,7 +42,7 @@ impl Default for Metrics {
             Counter::default(),
         ];
         let [epochs_seen, quotes_sent, quotes_declined, quotes_refused, claims_won, proofs_submitted] = metrics;
-        let escrow_deposit = Gauge::default();
+        let [escrow_deposit, l1_up] = [Gauge::default(), Gauge::default()];
         registry.register("epochs_seen", "Finished epochs considered for a quote", epochs_seen.clone());
         registry.register("quotes_sent", "Quotes the coordination node accepted", quotes_sent.clone());
         registry.register("quotes_declined", "Epochs the quote provider gave no price for", quotes_declined.clone());
@@ -48,6 +50,7 @@ impl Default for Metrics {
         registry.register("claims_won", "Claims naming this prover", claims_won.clone());
         registry.register("proofs_submitted", "Proofs that landed on L1", proofs_submitted.clone());
         registry.register("escrow_deposit", "The escrow deposit as last read", escrow_deposit.clone());
+        registry.register("l1_up", "1 when the last poll reached the L1, 0 when the L1 failed it", l1_up.clone());
         Self {
             registry: Arc::new(registry),
             epochs_seen,
@@ -57,6 +60,7 @@ impl Default for Metrics {
             claims_won,
             proofs_submitted,
             escrow_deposit,
+            l1_up,
         }
     }
 }

@@ -3,8 +3,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy::sol_types::SolValue;
+use alloy::primitives::{Address, B256, Bytes, U256};
 use epoch_quote::{EpochProofQuote, QuoteSigner, SignedEpochProofQuote};
 use node_api::{
     RefusalCode,
@@ -246,12 +245,20 @@ impl ProverNode {
         &self.bonds
     }
 
-    /// One poll: the epoch monitor, then the claims monitor.
+    /// One poll: the epoch monitor, then the claims monitor. `l1_up` says whether the L1 answered.
     pub async fn step(&self) -> Result<StepReport, StepError> {
         let mut report = StepReport::default();
-        self.quote_epochs(&mut report).await?;
-        self.watch_claims(&mut report).await?;
-        Ok(report)
+        let result = async {
+            self.quote_epochs(&mut report).await?;
+            self.watch_claims(&mut report).await
+        }
+        .await;
+        match &result {
+            Ok(()) => _ = self.metrics.l1_up.set(1),
+            Err(StepError::L1(_) | StepError::Bond(BondError::L1(_))) => _ = self.metrics.l1_up.set(0),
+            Err(_) => {}
+        }
+        result.map(|()| report)
     }
 
     /// EpochMonitor: every finished epoch with blocks, neither claimed nor proven, whose claim
@@ -410,7 +417,7 @@ impl ProverNode {
     async fn prove(&self, epoch: u64) -> Result<B256, String> {
         let inputs = self.rollup.epoch_proof_public_inputs(epoch).await.map_err(|e| e.to_string())?;
         let proof = match &self.job {
-            ProvingJob::Devnet => Bytes::from(keccak256((U256::from(epoch), inputs).abi_encode_params()).to_vec()),
+            ProvingJob::Devnet => rollup_l1::devnet_proof(epoch, &inputs),
             ProvingJob::Command(command) => run_command(command, epoch, &inputs).await?,
         };
         let receipt = self.rollup.submit_epoch_proof(epoch, proof).await.map_err(|e| e.to_string())?;

@@ -70,7 +70,7 @@ impl Cluster {
         let mut initdb = command(&bin, "initdb", as_postgres);
         initdb.args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"]).arg(&data);
         run(initdb, "initdb")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::process::free_port()?;
         let cluster = Self { _dir: dir, data, bin, port, as_postgres };
         cluster.start_server()?;
         Ok(cluster)

@@ -4,15 +4,20 @@
 //! lists each scenario with its command and figures; `tests/short.rs` runs the short forms.
 
 pub mod cluster;
+pub mod live;
 pub mod load;
 pub mod node;
+pub mod process;
+pub mod proxy;
 pub mod scenarios;
+pub mod settlement;
 pub mod stream;
 
 pub use scenarios::{
     DatabaseCrash, Failover, GossipFlood, Hostile, NodeCrash, Reorgs, Setup, Size, database_crash, gossip_flood,
     hostile_clients, node_crash, reorgs, replica_failover,
 };
+pub use settlement::{L1Outage, ProverCrash, l1_outage, prover_crash};
 
 /// A PostgreSQL database that exists for one run: created on a server, dropped after.
 pub struct ScratchDatabase {

@@ -1,11 +1,14 @@
 //! `faults`: runs the fault scenarios and prints a line of figures for each.
 //!
 //! ```text
-//! faults [--short] all | db-crash | node-crash | reorgs | replica-failover | hostile-clients | gossip-flood
+//! faults [--short] all | db-crash | node-crash | l1-outage | reorgs | prover-crash | replica-failover
+//!                  | hostile-clients | gossip-flood
 //! ```
 
 use clap::Parser;
-use faults::{Setup, Size};
+use std::time::Duration;
+
+use faults::{Setup, Size, live::Rhythm};
 
 #[derive(Debug, Parser)]
 #[command(name = "faults", about = "Breaks the running system on purpose and reports what was lost")]
@@ -33,9 +36,15 @@ enum Scenario {
     DbCrash,
     /// 2. The node killed with SIGKILL under load and restarted.
     NodeCrash,
+    /// 3. The L1 cut off from the node, the prover node and the proposer, twice: a claim made
+    ///    and an epoch pruned while they cannot see it.
+    L1Outage,
     /// 4. L1 reorgs of depth 1 to 12 (3 depths in the short form), each checked against a fresh
     ///    node.
     Reorgs,
+    /// 5. The prover node killed while proving and the proposer killed as it claims, over several
+    ///    epochs.
+    ProverCrash,
     /// 6. Three replicas on one PostgreSQL; the one running the watcher killed with SIGKILL.
     ReplicaFailover,
     /// 7. Hostile clients (idle connections, slow-drip uploads, streams that never read) beside
@@ -46,18 +55,55 @@ enum Scenario {
     /// Runs a coordination node (what the scenarios start and kill).
     #[command(hide = true)]
     RunNode(Box<coordination_node::Config>),
+    /// Runs a prover node.
+    #[command(hide = true)]
+    RunProver(Box<prover_node::Config>),
+    /// Runs the proposer.
+    #[command(hide = true)]
+    RunProposer(Box<proposer::Config>),
+    /// The prover node's proving command in scenario 5: notes the epoch in `marker`, waits, and
+    /// prints the devnet verifier's proof.
+    #[command(hide = true)]
+    DevnetProve {
+        /// A line per job is appended here.
+        #[arg(long)]
+        marker: std::path::PathBuf,
+        /// How long proving takes.
+        #[arg(long)]
+        delay_ms: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Scenario::DevnetProve { marker, delay_ms } = &args.scenario {
+        return faults::live::devnet_prove(marker, std::time::Duration::from_millis(*delay_ms));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        if let Scenario::RunNode(config) = args.scenario {
-            service_kit::telemetry::init(config.log_format);
-            let node = coordination_node::Node::new((*config).clone()).await?;
-            let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-            coordination_node::run(node, listener, service_kit::shutdown_signal()).await?;
-            return Ok(());
+        match args.scenario {
+            Scenario::RunNode(config) => {
+                service_kit::telemetry::init(config.log_format);
+                let node = coordination_node::Node::new((*config).clone()).await?;
+                let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+                coordination_node::run(node, listener, service_kit::shutdown_signal()).await?;
+                return Ok(());
+            }
+            Scenario::RunProver(config) => {
+                service_kit::telemetry::init(config.log_format);
+                let prover = prover_node::start(&config).await?;
+                let interval = std::time::Duration::from_millis(config.polling_interval_ms.max(10));
+                prover_node::run(prover, interval, service_kit::shutdown_signal()).await;
+                return Ok(());
+            }
+            Scenario::RunProposer(config) => {
+                service_kit::telemetry::init(config.log_format);
+                let proposer = proposer::start(&config).await?;
+                let interval = std::time::Duration::from_millis(config.polling_interval_ms.max(10));
+                proposer::run(proposer, interval, service_kit::shutdown_signal()).await;
+                return Ok(());
+            }
+            _ => {}
         }
         let setup = Setup {
             exe: std::env::current_exe()?,
@@ -71,9 +117,20 @@ fn main() -> anyhow::Result<()> {
         if all || matches!(args.scenario, Scenario::NodeCrash) {
             println!("{}", faults::node_crash(&setup).await?);
         }
+        if all || matches!(args.scenario, Scenario::L1Outage) {
+            let (outage, rhythm) = if args.short {
+                (Duration::from_secs(15), Rhythm { slot_duration: 3, epoch_duration: 8, claim_window_slots: 2 })
+            } else {
+                (Duration::from_secs(60), Rhythm { slot_duration: 10, epoch_duration: 8, claim_window_slots: 2 })
+            };
+            println!("{}", faults::l1_outage(&setup, outage, rhythm).await?);
+        }
         if all || matches!(args.scenario, Scenario::Reorgs) {
             let depths: Vec<u64> = if args.short { vec![1, 4, 12] } else { (1..=12).collect() };
             println!("{}", faults::reorgs(&setup, &depths).await?);
+        }
+        if all || matches!(args.scenario, Scenario::ProverCrash) {
+            println!("{}", faults::prover_crash(&setup, if args.short { 3 } else { 12 }).await?);
         }
         if all || matches!(args.scenario, Scenario::ReplicaFailover) {
             println!("{}", faults::replica_failover(&setup).await?);

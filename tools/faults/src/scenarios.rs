@@ -105,7 +105,7 @@ impl Market {
     fn spec(&self, setup: &Setup, database_url: String, log: PathBuf) -> anyhow::Result<NodeSpec> {
         Ok(NodeSpec {
             exe: setup.exe.clone(),
-            port: std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+            port: crate::process::free_port()?,
             l1_rpc_url: self.chain.anvil.endpoint().to_string(),
             rollup: self.chain.deployment.rollup,
             database_url,
@@ -670,10 +670,12 @@ pub struct GossipFlood {
     pub flooded: (Duration, Duration),
     /// Invalid messages the flooder published.
     pub flood_sent: u64,
-    /// B had the flooder among its peers once the flood was under way.
-    pub flooder_seen: bool,
-    /// The flooder's score at B at the end (graylisted below -80).
-    pub flooder_score: Option<f64>,
+    /// Its attempts refused because no peer would take them (B had cut it off).
+    pub flood_refused: u64,
+    /// How long after the flood began B listed the flooder as blocked.
+    pub flooder_blocked_after: Option<Duration>,
+    /// The flooder is still connected to B at the end.
+    pub flooder_connected_at_end: bool,
     /// Quotes B stored from the flood (must be 0).
     pub flood_stored: u64,
 }
@@ -690,15 +692,19 @@ impl fmt::Display for GossipFlood {
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         write!(
             f,
-            "gossip-flood: honest propagation A→B p50/p99 {} / {} undisturbed, {} / {} under a flood of {} invalid \
-             messages ({:.2}× the p99) | flooder's score at B {} (graylisted below -80), {} flooded quotes stored",
+            "gossip-flood: honest propagation A→B p50/p99 {} / {} undisturbed, {} / {} under a flood ({:.2}× the \
+             p99) | the flooder published {} invalid messages before B blocked it ({} after the flood began); {} \
+             more attempts found no peer; connected at the end: {}; {} flooded quotes stored",
             ms(self.undisturbed.0),
             ms(self.undisturbed.1),
             ms(self.flooded.0),
             ms(self.flooded.1),
-            self.flood_sent,
             self.p99_ratio(),
-            self.flooder_score.map_or_else(|| "(disconnected)".to_owned(), |s| format!("{s:.0}")),
+            self.flood_sent,
+            self.flooder_blocked_after
+                .map_or_else(|| "never".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3)),
+            self.flood_refused,
+            self.flooder_connected_at_end,
             self.flood_stored
         )
     }
@@ -777,7 +783,7 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
         let flood = tokio::spawn({
             let stop = stop.clone();
             async move {
-                let mut sent = 0u64;
+                let (mut sent, mut refused) = (0u64, 0u64);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     // Alternately: a quote whose signature is not its prover's, and bytes that
                     // are no quote at all; each distinct, so none is a duplicate.
@@ -790,22 +796,30 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
                     match flooder.publish_raw(bytes).await {
                         Ok(_) => sent += 1,
                         Err(PublishError::QueuesFull | PublishError::NoPeers) => {
+                            refused += 1;
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         }
                         Err(_) => break,
                     }
                     tokio::task::yield_now().await;
                 }
-                (sent, flooder)
+                (sent, refused, flooder)
             }
         });
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let flooder_seen = b_gossip.peers().await.iter().any(|p| p.peer_id == flooder_id);
+        let flooding = Instant::now();
+        let mut flooder_blocked_after = None;
+        while flooding.elapsed() < Duration::from_secs(5) {
+            if b_gossip.blocked().await.contains(&flooder_id) {
+                flooder_blocked_after = Some(flooding.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
         let flooded = propagation(&a, &b, second).await?;
         let stored_during = b.state.store.quote_count().await? - before;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (flood_sent, flooder) = flood.await?;
-        let flooder_score = b_gossip.peers().await.into_iter().find(|p| p.peer_id == flooder_id).and_then(|p| p.score);
+        let (flood_sent, flood_refused, flooder) = flood.await?;
+        let flooder_connected_at_end = b_gossip.peers().await.iter().any(|p| p.peer_id == flooder_id);
         drop(flooder);
         a.task.abort();
         b.task.abort();
@@ -813,8 +827,9 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
             undisturbed,
             flooded,
             flood_sent,
-            flooder_seen,
-            flooder_score,
+            flood_refused,
+            flooder_blocked_after,
+            flooder_connected_at_end,
             flood_stored: stored_during.saturating_sub(second.len() as u64),
         })
     }

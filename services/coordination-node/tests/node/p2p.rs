@@ -192,6 +192,7 @@ async fn invalid_quotes_reach_no_store_and_cost_their_sender_score() {
 
     // Each invalid quote counts squared: three put the rogue beyond the graylist threshold (-80),
     // one costs 10; the honest peer B is not blamed.
+    eventually("the rogue blocked", async || gossip(&a).blocked_peers() == 1).await;
     let (status, p2p) = a.get("/p2p").await;
     assert_eq!(status, StatusCode::OK);
     let score_of = |peer: &GossipHandle| {
@@ -202,7 +203,14 @@ async fn invalid_quotes_reach_no_store_and_cost_their_sender_score() {
             .and_then(|p| p["score"].as_f64())
             .unwrap_or_else(|| panic!("{id} is listed with a score: {p2p}"))
     };
-    assert!(score_of(&rogue) <= -80.0, "{p2p}");
+    // The rogue, graylisted, was disconnected and is refused.
+    let rogue_id = rogue.peer_id().to_string();
+    assert!(p2p["blockedPeers"].as_array().is_some_and(|b| b.iter().any(|p| p == rogue_id.as_str())), "{p2p}");
+    assert!(
+        p2p["peers"].as_array().is_some_and(|peers| peers.iter().all(|p| p["peerId"] != rogue_id.as_str())),
+        "{p2p}"
+    );
+    assert_eq!(metric(&a, "coordination_node_p2p_peers_blocked").await, 1.0);
     assert!((-20.0..0.0).contains(&score_of(&confused)), "{p2p}");
     assert!(score_of(gossip(&b)) >= 0.0, "{p2p}");
 
