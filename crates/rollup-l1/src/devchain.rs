@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
     time::Duration,
@@ -69,34 +69,46 @@ fn cache_dir() -> PathBuf {
     home.join(".cache/prover-coordination")
 }
 
-/// The pinned anvil binary: `ANVIL_BIN` if set, else the cached npm package, installed on first
-/// use (into a temporary folder renamed into place, so concurrent callers do not collide).
-pub fn anvil_binary() -> Result<PathBuf, DevChainError> {
-    if let Some(bin) = std::env::var_os("ANVIL_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    let dir = cache_dir().join("npm").join(format!("{}-{ANVIL_VERSION}", ANVIL_PACKAGE.replace('/', "_")));
-    let bin = dir.join("node_modules").join(ANVIL_PACKAGE).join("bin/anvil");
-    if bin.exists() {
-        return Ok(bin);
+/// The folder `npm/<name>` of the tools cache, filled once by `fill` (given an empty folder to
+/// fill, say with `npm install --prefix`): into a temporary folder renamed into place, so
+/// concurrent callers do not collide.
+pub fn cached_tool(name: &str, fill: impl FnOnce(&Path) -> Result<(), String>) -> Result<PathBuf, DevChainError> {
+    let dir = cache_dir().join("npm").join(name);
+    if dir.join(".installed").exists() {
+        return Ok(dir);
     }
     let parent = dir.parent().ok_or_else(|| DevChainError::Install("no cache folder".into()))?;
     std::fs::create_dir_all(parent).map_err(|e| DevChainError::Install(e.to_string()))?;
-    let staging = parent.join(format!(".staging-{}", std::process::id()));
-    let status = Command::new("npm")
-        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&staging)
-        .arg(format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}"))
-        .status()
-        .map_err(|e| DevChainError::Install(e.to_string()))?;
-    if !status.success() {
-        return Err(DevChainError::Install(format!("npm exited with {status}")));
-    }
+    let staging = parent.join(format!(".staging-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| DevChainError::Install(e.to_string()))?;
+    fill(&staging).map_err(DevChainError::Install)?;
     let _ = std::fs::write(staging.join(".installed"), "");
     if std::fs::rename(&staging, &dir).is_err() {
         // Another process installed it first; use theirs.
         let _ = std::fs::remove_dir_all(&staging);
     }
+    Ok(dir)
+}
+
+/// Runs `npm` with `args` in `dir`.
+pub fn npm(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let status = Command::new("npm").args(args).current_dir(dir).status().map_err(|e| format!("npm: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("npm {} exited with {status}", args.join(" "))) }
+}
+
+/// The pinned anvil binary: `ANVIL_BIN` if set, else the cached npm package, installed on first
+/// use.
+pub fn anvil_binary() -> Result<PathBuf, DevChainError> {
+    if let Some(bin) = std::env::var_os("ANVIL_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let dir = cached_tool(&format!("{}-{ANVIL_VERSION}", ANVIL_PACKAGE.replace('/', "_")), |staging| {
+        let prefix = staging.display().to_string();
+        let package = format!("{ANVIL_PACKAGE}@{ANVIL_VERSION}");
+        npm(staging, &["install", "--silent", "--no-audit", "--no-fund", "--prefix", &prefix, &package])
+    })?;
+    let bin = dir.join("node_modules").join(ANVIL_PACKAGE).join("bin/anvil");
     if bin.exists() { Ok(bin) } else { Err(DevChainError::Install(format!("{} missing after install", bin.display()))) }
 }
 

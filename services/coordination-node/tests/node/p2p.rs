@@ -355,3 +355,59 @@ async fn peers_with_secp256k1_and_ecdsa_identities_gossip_quotes_every_node_stor
     assert!(listed.contains(&secp.peer_id().to_string()), "{peers}");
     assert!(listed.contains(&gossip(&b).peer_id().to_string()), "{peers}");
 }
+
+/// The js-libp2p peer (`tests/js-libp2p-peer`): its pinned packages installed once into the tools
+/// cache, as anvil is, with the script beside them. The folder to run `node peer.mjs` in.
+fn js_libp2p_peer() -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-libp2p-peer");
+    let lock = std::fs::read(source.join("package-lock.json")).expect("the peer's lock file");
+    let name = format!("js-libp2p-peer-{}", &alloy::primitives::keccak256(&lock).to_string()[2..14]);
+    let dir = rollup_l1::devchain::cached_tool(&name, |staging| {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), staging.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        }
+        rollup_l1::devchain::npm(staging, &["ci", "--silent", "--no-audit", "--no-fund"])
+    })
+    .expect("the js-libp2p peer installs");
+    std::fs::copy(source.join("peer.mjs"), dir.join("peer.mjs")).expect("the script is copied");
+    dir
+}
+
+/// The js-libp2p peer's JSON lines.
+async fn run_js_peer(dir: &std::path::Path, node: &Multiaddr, message: &[u8], key_type: &str) -> Vec<Value> {
+    let output = tokio::process::Command::new("node")
+        .arg("peer.mjs")
+        .arg(node.to_string())
+        .arg(alloy::primitives::hex::encode(message))
+        .arg(key_type)
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node (Node.js) runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+}
+
+#[tokio::test]
+async fn a_js_libp2p_peer_with_a_secp256k1_or_an_ed25519_identity_gossips_a_quote_the_node_stores() {
+    let dir = tokio::task::spawn_blocking(js_libp2p_peer).await.expect("installs");
+    let chain = TestChain::start().await;
+    let (first, second) = signed_quotes(&chain).await;
+    let domain = chain.config.quote_domain();
+    let db = TestDb::sqlite().await;
+    let a = gossip_node(&chain, &db, Vec::new()).await;
+    let node_id = gossip(&a).peer_id().to_string();
+    // js-libp2p, not the project's Rust libp2p: a secp256k1 identity (the key type of Ethereum's
+    // and Aztec's clients, whose ids start `16Uiu2`) and an ed25519 one (`12D3KooW`).
+    for (key_type, quote, prefix) in [("secp256k1", first, "16Uiu2"), ("ed25519", second, "12D3KooW")] {
+        let message = GossipQuote { chain_id: chain.config.chain_id, signed: quote }.encode();
+        let lines = run_js_peer(&dir, &addrs(&a)[0], &message, key_type).await;
+        let peer_id = lines[0]["peerId"].as_str().expect("its peer id");
+        assert!(peer_id.starts_with(prefix), "{key_type}: {lines:?}");
+        assert!(lines[1]["published"].as_array().is_some_and(|r| r.iter().any(|p| p == node_id.as_str())), "{lines:?}");
+        eventually("the node stores the quote", async || stored(&a, quote.id(&domain)).await).await;
+    }
+    let accepted = r#"coordination_node_p2p_messages_total{verdict="accepted",code="accepted"}"#;
+    assert_eq!(metric(&a, accepted).await, 2.0);
+}
