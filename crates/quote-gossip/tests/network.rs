@@ -35,14 +35,27 @@ fn quote(epoch: u64) -> GossipQuote {
     GossipQuote { chain_id: 31337, signed: signer.sign(quote, &QuoteDomain::new(31337, rollup)) }
 }
 
-async fn until(what: &str, check: impl Fn() -> bool) {
+/// Waits up to 10 s for `check`; on timeout, fails with what each of `peers` sees, so an
+/// occasional failure says which connection or subscription never came.
+async fn until(what: &str, peers: &[&GossipHandle], check: impl Fn() -> bool) {
     for _ in 0..200 {
         if check() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out waiting until {what}");
+    let mut seen = String::new();
+    for peer in peers {
+        let listed: Vec<String> =
+            peer.peers().await.iter().map(|p| format!("{} subscribed={}", p.peer_id, p.subscribed)).collect();
+        seen += &format!(
+            "\n  {} ({} connected, {} on the topic): {listed:?}",
+            peer.peer_id(),
+            peer.connected_peers(),
+            peer.topic_peers()
+        );
+    }
+    panic!("timed out waiting until {what}; the peers see:{seen}");
 }
 
 async fn publish(peer: &GossipHandle, quote: &GossipQuote) -> Published {
@@ -64,8 +77,8 @@ async fn a_publisher_reaches_a_validator_and_accepted_quotes_are_forwarded() {
     let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
     let (b, mut b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
     let (prover, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
-    until("A sees B and the prover", || a.connected_peers() == 2 && a.topic_peers() == 1).await;
-    until("B sees A subscribed", || b.topic_peers() == 1).await;
+    until("A sees B and the prover", &[&a, &b, &prover], || a.connected_peers() == 2 && a.topic_peers() == 1).await;
+    until("B sees A subscribed", &[&a, &b, &prover], || b.topic_peers() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let q = quote(1);
@@ -91,7 +104,7 @@ async fn a_rejected_message_is_not_forwarded_and_lowers_the_senders_score() {
     let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
     let (b, mut b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
     let (rogue, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
-    until("A sees B and the rogue", || a.connected_peers() == 2 && b.topic_peers() == 1).await;
+    until("A sees B and the rogue", &[&a, &b, &rogue], || a.connected_peers() == 2 && b.topic_peers() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     assert_eq!(rogue.publish_raw(b"\x0a\x02zz".to_vec()).await, Ok(Published::Sent));
@@ -111,7 +124,7 @@ async fn a_rejected_message_is_not_forwarded_and_lowers_the_senders_score() {
 async fn a_peer_past_the_graylist_threshold_is_disconnected_and_its_redials_refused() {
     let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
     let (rogue, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
-    until("A sees the rogue", || a.connected_peers() == 1).await;
+    until("A sees the rogue", &[&a, &rogue], || a.connected_peers() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Each rejection counts squared (10, 40, 90): the third crosses -80.
@@ -124,9 +137,10 @@ async fn a_peer_past_the_graylist_threshold_is_disconnected_and_its_redials_refu
             assert_eq!(a.blocked_peers(), 0, "not blocked after {} rejections", n + 1);
         }
     }
-    until("the rogue is blocked", || a.blocked_peers() == 1).await;
+    until("the rogue is blocked", &[&a, &rogue], || a.blocked_peers() == 1).await;
     assert_eq!(a.blocked().await, vec![rogue.peer_id()]);
-    until("the rogue is disconnected", || a.connected_peers() == 0 && rogue.connected_peers() == 0).await;
+    until("the rogue is disconnected", &[&a, &rogue], || a.connected_peers() == 0 && rogue.connected_peers() == 0)
+        .await;
     // Alone, the rogue redials its bootstrap peer every 5 s; A refuses it.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!((a.connected_peers(), rogue.connected_peers()), (0, 0));
@@ -139,12 +153,12 @@ async fn peers_find_each_other_beyond_the_bootstrap_list() {
     let (b, _b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;
     // C knows only B; it finds A through B.
     let (c, _c_in) = peer(Role::Validator, b.listen_addrs().to_vec()).await;
-    until("C connects to A", || c.connected_peers() == 2).await;
+    until("C connects to A", &[&a, &b, &c], || c.connected_peers() == 2).await;
     let found: Vec<_> = c.peers().await.into_iter().map(|p| p.peer_id).collect();
     assert!(found.contains(&a.peer_id()) && found.contains(&b.peer_id()), "{found:?}");
     // Without discovery, D keeps to B (and, not answering discovery queries, is not found).
     let (d, _d_in) = lone_peer(Role::Validator, b.listen_addrs().to_vec()).await;
-    until("D connects to B", || d.connected_peers() == 1).await;
+    until("D connects to B", &[&b, &d], || d.connected_peers() == 1).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(d.peers().await.into_iter().map(|p| p.peer_id).collect::<Vec<_>>(), vec![b.peer_id()]);
 }
@@ -153,7 +167,7 @@ async fn peers_find_each_other_beyond_the_bootstrap_list() {
 async fn a_burst_of_quotes_arrives_whole() {
     let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
     let (prover, _) = peer(Role::Publisher, a.listen_addrs().to_vec()).await;
-    until("A sees the prover", || a.connected_peers() == 1).await;
+    until("A sees the prover", &[&a, &prover], || a.connected_peers() == 1).await;
     let quotes: Vec<GossipQuote> = (0..300).map(quote).collect();
     publish(&prover, &quotes[0]).await;
     for q in &quotes[1..] {
