@@ -155,6 +155,13 @@ impl RefusalCode {
                 | Self::EpochNotFound
         )
     }
+
+    /// Whether a quote refused with this code is invalid on its face, whatever L1 branch a
+    /// node sees (unlike `epoch_mismatch` and `epoch_not_found`, which a node on another branch
+    /// may not have found): its gossip sender may be blocked.
+    pub fn forged(self) -> bool {
+        self.sender_at_fault() && !matches!(self, Self::EpochMismatch | Self::EpochNotFound)
+    }
 }
 
 named_enum! {

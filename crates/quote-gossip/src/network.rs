@@ -37,10 +37,17 @@ pub const KAD_PROTOCOL: &str = "/prover-coordination/kad/1.0.0";
 /// The identify protocol version peers announce.
 pub const PROTOCOL_VERSION: &str = "/prover-coordination/1.0.0";
 
-/// How long a peer scored below the graylist threshold stays disconnected and refused. Its score
-/// has about halved by then (the invalid-message count halves in about a minute); a peer that
-/// floods again is blocked again after three more invalid quotes.
+/// How long a peer that sent forged quotes, graylisted for them, stays disconnected and refused
+/// at a time. Gossipsub keeps a departed peer's score (for an hour), so a peer that comes back
+/// still at or below the threshold is blocked again at once.
 pub const BLOCK_FOR: Duration = Duration::from_secs(120);
+
+/// Most peers remembered as senders of forged quotes (and so most blocked at once); past it the
+/// one remembered longest is forgotten.
+const MAX_OFFENDERS: usize = 10_000;
+
+/// How long a sender of forged quotes is remembered: as long as gossipsub keeps its score.
+const OFFENDER_MEMORY: Duration = Duration::from_secs(3_600);
 
 /// How a peer takes part in the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +102,11 @@ pub enum Verdict {
     Ignore,
     /// Invalid: not forwarded, and the sender's score is lowered.
     Reject,
+    /// Invalid on its face, whatever the state of L1 (bytes that are no quote, a signature that
+    /// is not the prover's, another chain or rollup): as [`Verdict::Reject`], and a sender whose
+    /// score such messages bring to the graylist threshold is blocked ([`BLOCK_FOR`]). An honest
+    /// peer that sees another L1 branch can forward a quote rejected here; it is never blocked.
+    Forged,
 }
 
 /// What publishing a quote came to.
@@ -417,6 +429,7 @@ pub async fn start(settings: GossipSettings) -> Result<(GossipHandle, mpsc::Rece
         topic_peers: HashSet::new(),
         addresses: HashMap::new(),
         blocked_until: HashMap::new(),
+        offenders: HashMap::new(),
     };
     task.seed_discovery();
     tokio::spawn(task.run(command_rx));
@@ -434,6 +447,8 @@ struct NetworkTask {
     addresses: HashMap<PeerId, Multiaddr>,
     /// Blocked peers and when each is let back.
     blocked_until: HashMap<PeerId, Instant>,
+    /// Senders of forged quotes, with when they last sent one.
+    offenders: HashMap<PeerId, Instant>,
 }
 
 /// The peer id at the end of an address, and the address without it.
@@ -498,6 +513,7 @@ impl NetworkTask {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             tracing::info!(%peer, "blocked peer let back");
         }
+        self.offenders.retain(|_, at| now.duration_since(*at) < OFFENDER_MEMORY);
         self.count();
         let connected = self.swarm.connected_peers().count();
         if connected == 0 {
@@ -526,10 +542,11 @@ impl NetworkTask {
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
                     Verdict::Ignore => MessageAcceptance::Ignore,
-                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Reject | Verdict::Forged => MessageAcceptance::Reject,
                 };
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
-                if verdict == Verdict::Reject {
+                if verdict == Verdict::Forged {
+                    self.remember_offender(source);
                     self.block_if_graylisted(source);
                 }
             }
@@ -553,17 +570,35 @@ impl NetworkTask {
         }
     }
 
+    fn remember_offender(&mut self, peer: PeerId) {
+        if self.offenders.len() >= MAX_OFFENDERS
+            && !self.offenders.contains_key(&peer)
+            && let Some(oldest) = self.offenders.iter().min_by_key(|(_, at)| **at).map(|(p, _)| *p)
+        {
+            self.offenders.remove(&oldest);
+        }
+        self.offenders.insert(peer, Instant::now());
+    }
+
     /// Graylisting makes gossipsub ignore a peer's messages, but it still receives and decodes
-    /// every frame the peer sends; past the threshold the peer is cut off instead, so a flood
-    /// costs nothing more than its refused redials.
+    /// every frame the peer sends; a sender of forged quotes at the threshold is cut off instead,
+    /// so a flood costs nothing more than its refused redials.
     fn block_if_graylisted(&mut self, peer: PeerId) {
+        if !self.offenders.contains_key(&peer) || self.blocked_until.contains_key(&peer) {
+            return;
+        }
         let score = self.swarm.behaviour().gossipsub.peer_score(&peer);
         let Some(score) = score.filter(|s| *s <= PeerScoreThresholds::default().graylist_threshold) else { return };
-        if self.swarm.behaviour_mut().blocked.block_peer(peer) {
-            tracing::warn!(%peer, score, seconds = BLOCK_FOR.as_secs(), "peer sent invalid quotes: blocked");
-            self.blocked_until.insert(peer, Instant::now() + BLOCK_FOR);
-            self.count();
+        if self.blocked_until.len() >= MAX_OFFENDERS
+            && let Some(soonest) = self.blocked_until.iter().min_by_key(|(_, until)| **until).map(|(p, _)| *p)
+        {
+            self.blocked_until.remove(&soonest);
+            self.swarm.behaviour_mut().blocked.unblock_peer(soonest);
         }
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        tracing::warn!(%peer, score, seconds = BLOCK_FOR.as_secs(), "peer sent forged quotes: blocked");
+        self.blocked_until.insert(peer, Instant::now() + BLOCK_FOR);
+        self.count();
     }
 
     fn count(&self) {
@@ -578,6 +613,8 @@ impl NetworkTask {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, addr = %endpoint.get_remote_address(), "peer connected");
                 }
+                // A sender of forged quotes back after its block, still graylisted.
+                self.block_if_graylisted(peer_id);
                 self.addresses.entry(peer_id).or_insert_with(|| endpoint.get_remote_address().clone());
                 self.count();
             }

@@ -131,7 +131,7 @@ async fn a_peer_past_the_graylist_threshold_is_disconnected_and_its_redials_refu
     for n in 0..3u8 {
         assert_eq!(rogue.publish_raw(vec![0x0a, 0x01, n]).await, Ok(Published::Sent));
         let message = next(&mut a_in).await;
-        a.report(message.message_id, message.source, Verdict::Reject).await;
+        a.report(message.message_id, message.source, Verdict::Forged).await;
         if n < 2 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             assert_eq!(a.blocked_peers(), 0, "not blocked after {} rejections", n + 1);

@@ -79,8 +79,10 @@ pub fn cached_tool(name: &str, fill: impl FnOnce(&Path) -> Result<(), String>) -
     }
     let parent = dir.parent().ok_or_else(|| DevChainError::Install("no cache folder".into()))?;
     std::fs::create_dir_all(parent).map_err(|e| DevChainError::Install(e.to_string()))?;
-    let staging = parent.join(format!(".staging-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
+    // Unique to this call: threads of one process may install at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.join(format!(".staging-{}-{call}-{name}", std::process::id()));
     std::fs::create_dir_all(&staging).map_err(|e| DevChainError::Install(e.to_string()))?;
     fill(&staging).map_err(DevChainError::Install)?;
     let _ = std::fs::write(staging.join(".installed"), "");

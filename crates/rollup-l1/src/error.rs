@@ -74,9 +74,13 @@ pub enum L1Error {
     /// The transaction was mined but failed (the chain changed between simulation and mining).
     #[error("transaction {0} was mined but reverted")]
     Failed(TxHash),
-    /// The L1 node could not be reached or answered with an error that is not a revert.
+    /// The L1 node answered with an error that is not a revert (a nonce too low, say).
     #[error("L1 RPC error: {0}")]
     Rpc(String),
+    /// The L1 node could not be reached, or did not answer in time
+    /// ([`crate::L1_REQUEST_TIMEOUT`]).
+    #[error("L1 unreachable: {0}")]
+    Unreachable(String),
 }
 
 impl L1Error {
@@ -96,15 +100,22 @@ impl L1Error {
 
 impl From<alloy::contract::Error> for L1Error {
     fn from(e: alloy::contract::Error) -> Self {
-        match e.as_revert_data() {
-            Some(data) => Self::Revert(Revert::decode(&data)),
-            None => Self::Rpc(e.to_string()),
+        match e {
+            alloy::contract::Error::TransportError(e) => e.into(),
+            alloy::contract::Error::PendingTransactionError(e) => e.into(),
+            e => match e.as_revert_data() {
+                Some(data) => Self::Revert(Revert::decode(&data)),
+                None => Self::Rpc(e.to_string()),
+            },
         }
     }
 }
 
 impl From<alloy::transports::TransportError> for L1Error {
     fn from(e: alloy::transports::TransportError) -> Self {
+        if e.is_transport_error() {
+            return Self::Unreachable(e.to_string());
+        }
         match e.as_error_resp().and_then(|resp| resp.as_revert_data()) {
             Some(data) => Self::Revert(Revert::decode(&data)),
             None => Self::Rpc(e.to_string()),
@@ -114,6 +125,17 @@ impl From<alloy::transports::TransportError> for L1Error {
 
 impl From<alloy::providers::PendingTransactionError> for L1Error {
     fn from(e: alloy::providers::PendingTransactionError) -> Self {
-        Self::Rpc(e.to_string())
+        match e {
+            alloy::providers::PendingTransactionError::TransportError(e) => e.into(),
+            e => Self::Rpc(e.to_string()),
+        }
+    }
+}
+
+impl L1Error {
+    /// Whether the L1 node could not be reached or did not answer in time: the L1 counts as down,
+    /// and the outcome of a transaction being sent is unknown.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
     }
 }

@@ -445,8 +445,9 @@ pub struct P2pStatus {
     pub topic_peers: usize,
     /// Connected peers.
     pub peers: Vec<P2pPeer>,
-    /// Peer ids blocked for sending invalid quotes (score below -80): disconnected, and refused
-    /// for 2 minutes.
+    /// Peers blocked for sending forged quotes (invalid signatures, undecodable bytes, another
+    /// chain or rollup) until their score fell to -80: disconnected and refused, 2 minutes at a
+    /// time. At most 100 are listed; `coordination_node_p2p_peers_blocked` counts them all.
     pub blocked_peers: Vec<String>,
 }
 
@@ -456,8 +457,8 @@ pub struct P2pStatus {
 pub struct P2pPeer {
     /// Its peer id.
     pub peer_id: String,
-    /// Its gossipsub score: negative after it sent invalid quotes; at -80 or below it is
-    /// disconnected and blocked (`blockedPeers`).
+    /// Its gossipsub score: negative after it sent invalid quotes; at -80 or below nothing more
+    /// is taken from it, and a sender of forged quotes is disconnected (`blockedPeers`).
     pub score: Option<f64>,
     /// Subscribed to the quote topic: a node, which takes and forwards quotes. A prover that
     /// only publishes its own quotes is not subscribed, and that is normal.
@@ -509,7 +510,7 @@ pub(crate) async fn p2p_status(State(state): State<AppState>) -> Json<P2pStatus>
         listen_addrs: gossip.listen_addrs().iter().map(ToString::to_string).collect(),
         topic_peers: gossip.topic_peers(),
         peers,
-        blocked_peers: gossip.blocked().await.iter().map(ToString::to_string).collect(),
+        blocked_peers: gossip.blocked().await.iter().take(100).map(ToString::to_string).collect(),
     })
 }
 

@@ -217,7 +217,7 @@ impl Metrics {
         self.p2p_received.inc();
         let verdict = match verdict {
             quote_gossip::Verdict::Accept => "accepted",
-            quote_gossip::Verdict::Reject => "rejected",
+            quote_gossip::Verdict::Reject | quote_gossip::Verdict::Forged => "rejected",
             quote_gossip::Verdict::Ignore => "ignored",
         };
         self.p2p_verdicts.get_or_create(&VerdictLabel { verdict, code: code.to_owned() }).inc();

@@ -13,10 +13,18 @@ use crate::{domain::Refusal, error::NodeError, intake, state::AppState};
 const VALIDATION_CONCURRENCY: usize = 256;
 
 /// The verdict on a refused quote: rejected when its sender is at fault whatever the state of L1
-/// (the peer that forwarded it loses score: an honest node never forwards such a quote), ignored
-/// when the quote is stale or may have been valid where it came from.
+/// (the peer that forwarded it loses score: an honest node never forwards such a quote), and
+/// forged when it is invalid on its face (its sender may be blocked); ignored when the quote is
+/// stale or may have been valid where it came from.
 pub fn verdict_for(refusal: &Refusal) -> Verdict {
-    if refusal.code().sender_at_fault() { Verdict::Reject } else { Verdict::Ignore }
+    let code = refusal.code();
+    if code.forged() {
+        Verdict::Forged
+    } else if code.sender_at_fault() {
+        Verdict::Reject
+    } else {
+        Verdict::Ignore
+    }
 }
 
 /// Validates every gossiped quote from `inbound` and reports each verdict, until the network
@@ -32,7 +40,7 @@ pub async fn validate(state: AppState, gossip: GossipHandle, mut inbound: mpsc::
             let (verdict, code) = judge(&state, &message).await;
             state.metrics.gossip_verdict(verdict, &code);
             match verdict {
-                Verdict::Reject => {
+                Verdict::Reject | Verdict::Forged => {
                     tracing::info!(peer = %message.source, %code, id = %message.message_id, "gossiped quote rejected");
                 }
                 Verdict::Ignore => {
@@ -49,7 +57,7 @@ pub async fn validate(state: AppState, gossip: GossipHandle, mut inbound: mpsc::
 async fn judge(state: &AppState, message: &Inbound) -> (Verdict, Cow<'static, str>) {
     let quote = match &message.quote {
         Ok(quote) => *quote,
-        Err(error) => return (Verdict::Reject, error.code().into()),
+        Err(error) => return (Verdict::Forged, error.code().into()),
     };
     loop {
         match intake::take_gossiped(state, quote, message.received_at).await {

@@ -122,7 +122,7 @@ impl Proposer {
     }
 
     /// Proposes this slot's block if it may and has not, then claims if a claim window is open.
-    /// `l1_up` says whether the L1 answered.
+    /// `l1_up` says whether the L1 could be reached.
     pub async fn step(&self) -> Result<StepReport, ProposerError> {
         let mut report = StepReport::default();
         let result = async {
@@ -132,7 +132,11 @@ impl Proposer {
             Ok(())
         }
         .await;
-        self.metrics.l1_up.set(i64::from(result.is_ok()));
+        match &result {
+            Ok(()) => _ = self.metrics.l1_up.set(1),
+            Err(ProposerError::L1(error)) if error.is_unreachable() => _ = self.metrics.l1_up.set(0),
+            Err(_) => {}
+        }
         result.map(|()| report)
     }
 
@@ -152,7 +156,7 @@ impl Proposer {
                 Ok(Some(slot))
             }
             // The L1 unreachable fails the step (and `l1_up`); a refusal is only logged.
-            Err(error @ L1Error::Rpc(_)) => Err(error.into()),
+            Err(error) if error.is_unreachable() => Err(error.into()),
             Err(error) => {
                 tracing::warn!(slot, %error, "could not propose");
                 Ok(None)
@@ -202,7 +206,7 @@ impl Proposer {
             match self.rollup.simulate_claim(quote).await {
                 Ok(()) => winner = Some((quote, id)),
                 // No answer is no verdict on the quote.
-                Err(error @ L1Error::Rpc(_)) => return Err(error.into()),
+                Err(error) if error.is_unreachable() => return Err(error.into()),
                 Err(error) => {
                     tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, %error, "lost: would fail on L1")
                 }
@@ -219,8 +223,11 @@ impl Proposer {
                 tracing::info!(epoch, quote = %id, prover = %quote.quote.prover, fee_bps = quote.quote.basis_point_fee, bond = %quote.quote.bond_amount, "claimed");
                 Ok(Some((epoch, id)))
             }
-            Err(error @ L1Error::Rpc(_)) => {
-                tracing::warn!(epoch, quote = %id, %error, "claim not sent: the L1 did not answer; trying again");
+            Err(error) if error.is_unreachable() => {
+                tracing::warn!(
+                    epoch, quote = %id, %error,
+                    "claim outcome unknown: the L1 did not answer; the next step sees whether it landed"
+                );
                 Err(error.into())
             }
             Err(error) => {

@@ -255,7 +255,9 @@ impl ProverNode {
         .await;
         match &result {
             Ok(()) => _ = self.metrics.l1_up.set(1),
-            Err(StepError::L1(_) | StepError::Bond(BondError::L1(_))) => _ = self.metrics.l1_up.set(0),
+            Err(StepError::L1(e) | StepError::Bond(BondError::L1(e))) if e.is_unreachable() => {
+                _ = self.metrics.l1_up.set(0)
+            }
             Err(_) => {}
         }
         result.map(|()| report)

@@ -19,6 +19,15 @@ pub use scenarios::{
 };
 pub use settlement::{L1Outage, ProverCrash, l1_outage, prover_crash};
 
+/// The status and JSON answer of `url` (`0` and `null` when there is none: the server is down, or
+/// the answer is not JSON).
+pub(crate) async fn fetch_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    match http.get(url).send().await {
+        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or_default()),
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
 /// A PostgreSQL database that exists for one run: created on a server, dropped after.
 pub struct ScratchDatabase {
     server: String,

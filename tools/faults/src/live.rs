@@ -100,8 +100,9 @@ fn args(list: &[&str]) -> Vec<String> {
 impl Live {
     /// Starts anvil, deploys the contracts, funds the roles, and starts the node, the prover
     /// node (proving with `exe devnet-prove`) and the proposer; `database_url` is a server the
-    /// node's own database is made on.
-    pub async fn start(exe: PathBuf, database_url: &str, options: &LoopOptions) -> anyhow::Result<Self> {
+    /// node's own database (named after `tag`) is made on, and dropped again if a service cannot
+    /// start.
+    pub async fn start(exe: PathBuf, database_url: &str, tag: &str, options: &LoopOptions) -> anyhow::Result<Self> {
         let anvil = Anvil::spawn_with(AnvilOptions { block_time: Some(1), ..AnvilOptions::default() }).await?;
         let deployer = anvil.wallet_provider(&Anvil::dev_key(0));
         let r = options.rhythm;
@@ -133,20 +134,59 @@ impl Live {
         if std::env::var_os("FAULTS_KEEP_LOGS").is_some() {
             eprintln!("logs of the loop's services: {}", dir.path().display());
         }
-        let database = ScratchDatabase::create(database_url, "live").await?;
+        let database = ScratchDatabase::create(database_url, tag).await?;
+        let (proxies, keys) = ([&proxy, &proposer_proxy], [&prover_key, &proposer_key]);
+        let services = Self::start_services(&exe, deployment.rollup, &database, proxies, keys, &dir, options).await;
+        let (node, prover, prover_metrics, proposer, proposer_metrics) = match services {
+            Ok(services) => services,
+            Err(error) => {
+                let _ = database.drop().await;
+                return Err(error);
+            }
+        };
+        Ok(Self {
+            anvil,
+            config,
+            proxy,
+            proposer_proxy,
+            node,
+            prover,
+            prover_address: prover_key.address(),
+            prover_metrics,
+            proposer,
+            proposer_address: proposer_key.address(),
+            proposer_metrics,
+            actor,
+            second_prover,
+            proving_marker: dir.path().join("proving"),
+            database,
+            dir,
+        })
+    }
+
+    /// The node, the prover node and the proposer, with where the last two serve `/metrics`.
+    async fn start_services(
+        exe: &std::path::Path,
+        rollup_address: Address,
+        database: &ScratchDatabase,
+        [proxy, proposer_proxy]: [&L1Proxy; 2],
+        [prover_key, proposer_key]: [&PrivateKeySigner; 2],
+        dir: &tempfile::TempDir,
+        options: &LoopOptions,
+    ) -> anyhow::Result<(NodeProcess, Service, String, Service, String)> {
         let exe_text = exe.display().to_string();
         let node = NodeProcess::start(NodeSpec {
-            exe: exe.clone(),
+            exe: exe.to_path_buf(),
             port: free_port()?,
             l1_rpc_url: proxy.url(),
-            rollup: deployment.rollup,
+            rollup: rollup_address,
             database_url: database.url.clone(),
             log: dir.path().join("node.log"),
             client_limits: true,
         })
         .await?;
         let node_url = format!("{}/", node.base());
-        let rollup = deployment.rollup.to_string();
+        let rollup = rollup_address.to_string();
 
         let proving_marker = dir.path().join("proving");
         let proof_command = format!(
@@ -176,7 +216,7 @@ impl Live {
         ]));
         let prover_metrics = format!("http://127.0.0.1:{prover_port}");
         let prover = Service::start(
-            exe.clone(),
+            exe.to_path_buf(),
             prover_args,
             dir.path().join("prover.log"),
             format!("{prover_metrics}/healthz"),
@@ -201,27 +241,14 @@ impl Live {
             &format!("127.0.0.1:{proposer_port}"),
         ]));
         let proposer_metrics = format!("http://127.0.0.1:{proposer_port}");
-        let proposer =
-            Service::start(exe, proposer_args, dir.path().join("proposer.log"), format!("{proposer_metrics}/healthz"))
-                .await?;
-        Ok(Self {
-            anvil,
-            config,
-            proxy,
-            proposer_proxy,
-            node,
-            prover,
-            prover_address: prover_key.address(),
-            prover_metrics,
-            proposer,
-            proposer_address: proposer_key.address(),
-            proposer_metrics,
-            actor,
-            second_prover,
-            proving_marker,
-            database,
-            dir,
-        })
+        let proposer = Service::start(
+            exe.to_path_buf(),
+            proposer_args,
+            dir.path().join("proposer.log"),
+            format!("{proposer_metrics}/healthz"),
+        )
+        .await?;
+        Ok((node, prover, prover_metrics, proposer, proposer_metrics))
     }
 
     /// Stops everything and drops the node's database; the services' logs are kept when
@@ -303,7 +330,8 @@ impl Live {
                 });
             } else if topic == Rollup::EpochProven::SIGNATURE_HASH {
                 let e = log.log_decode::<Rollup::EpochProven>()?.inner.data;
-                record.proofs.entry(e.epoch.saturating_to()).or_default().push(e.bondProvider);
+                let proof = Proof { submitter: e.submitter, bond_provider: e.bondProvider };
+                record.proofs.entry(e.epoch.saturating_to()).or_default().push(proof);
             } else if topic == Rollup::BondSlashed::SIGNATURE_HASH {
                 let e = log.log_decode::<Rollup::BondSlashed>()?.inner.data;
                 record.slashed.entry(e.epoch.saturating_to()).or_default().push(e.bondProvider);
@@ -333,6 +361,15 @@ pub struct Claim {
     pub quote_id: B256,
 }
 
+/// A proof on the L1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proof {
+    /// Who submitted it.
+    pub submitter: Address,
+    /// Whose claim it settled (the bond returned and the fee paid), if the epoch was claimed.
+    pub bond_provider: Address,
+}
+
 /// The rollup's history, by epoch.
 #[derive(Clone, Debug, Default)]
 pub struct L1Record {
@@ -340,8 +377,8 @@ pub struct L1Record {
     pub blocks: BTreeMap<u64, u64>,
     /// Claims.
     pub claims: BTreeMap<u64, Vec<Claim>>,
-    /// Proofs: the bond provider paid by each.
-    pub proofs: BTreeMap<u64, Vec<Address>>,
+    /// Proofs.
+    pub proofs: BTreeMap<u64, Vec<Proof>>,
     /// Bonds slashed.
     pub slashed: BTreeMap<u64, Vec<Address>>,
     /// Epochs pruned.
@@ -397,13 +434,18 @@ impl Tail {
 
     /// Lines completed since the last call.
     pub fn lines(&mut self) -> Vec<String> {
-        let Ok(bytes) = std::fs::read(&self.path) else { return Vec::new() };
-        let Some(end) = bytes[self.read.min(bytes.len())..].iter().rposition(|b| *b == b'\n') else {
+        use std::io::{Read as _, Seek as _};
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(&self.path).and_then(|mut file| {
+            file.seek(std::io::SeekFrom::Start(self.read as u64))?;
+            file.read_to_end(&mut bytes)
+        });
+        if read.is_err() {
             return Vec::new();
-        };
-        let new = String::from_utf8_lossy(&bytes[self.read..self.read + end]).into_owned();
+        }
+        let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else { return Vec::new() };
         self.read += end + 1;
-        new.lines().map(str::to_owned).collect()
+        String::from_utf8_lossy(&bytes[..end]).lines().map(str::to_owned).collect()
     }
 }
 

@@ -46,7 +46,11 @@ impl NodeProcess {
             args.extend(["--rate-limit-per-second", "0", "--streams-per-client", "0"].map(String::from));
         }
         let health = format!("http://127.0.0.1:{}/healthz", spec.port);
-        Ok(Self { port: spec.port, service: Service::start(spec.exe, args, spec.log, health).await? })
+        // Warnings and errors only (unless `RUST_LOG` says otherwise): a line per stored quote
+        // would cost the load scenarios disk writes they did not have when measured.
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let env = vec![("RUST_LOG".to_owned(), level)];
+        Ok(Self { port: spec.port, service: Service::start_with_env(spec.exe, args, env, spec.log, health).await? })
     }
 
     /// Its base URL.

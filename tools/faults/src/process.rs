@@ -15,13 +15,27 @@ pub struct Service {
     log: PathBuf,
     /// Answers `200` once the service is up.
     health_url: String,
+    /// Environment variables set for it.
+    env: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
 }
 
 impl Service {
-    /// Starts `exe args…` with stderr appended to `log`, and waits until `health_url` answers.
+    /// Starts `exe args…` with its output appended to `log`, and waits until `health_url`
+    /// answers.
     pub async fn start(exe: PathBuf, args: Vec<String>, log: PathBuf, health_url: String) -> anyhow::Result<Self> {
-        let mut service = Self { exe, args, log, health_url, child: None };
+        Self::start_with_env(exe, args, Vec::new(), log, health_url).await
+    }
+
+    /// [`Service::start`] with environment variables `env` set.
+    pub async fn start_with_env(
+        exe: PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        log: PathBuf,
+        health_url: String,
+    ) -> anyhow::Result<Self> {
+        let mut service = Self { exe, args, log, health_url, env, child: None };
         service.restart().await?;
         Ok(service)
     }
@@ -40,6 +54,10 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            // A group of its own, so a kill takes what it started too (the prover node's proving
+            // command).
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()?;
         self.child = Some(child);
@@ -72,9 +90,12 @@ impl Service {
         Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
     }
 
-    /// Kills the process with SIGKILL and waits for it.
+    /// Kills the process and its group with SIGKILL and waits for it.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            }
             child.kill().await?;
         }
         Ok(())

@@ -140,10 +140,7 @@ async fn stored(url: &str) -> anyhow::Result<(HashSet<B256>, Vec<(i64, String)>)
 
 /// The JSON answer of `url`, or `null` when there is none (the node is down, or not JSON).
 async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    match http.get(url).send().await {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => serde_json::Value::Null,
-    }
+    crate::fetch_json(http, url).await.1
 }
 
 /// How long after `since` the node at `base` serves a claim on epoch 0 (waiting up to 30 s).
@@ -795,8 +792,8 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
                     };
                     match flooder.publish_raw(bytes).await {
                         Ok(_) => sent += 1,
-                        Err(PublishError::QueuesFull | PublishError::NoPeers) => {
-                            refused += 1;
+                        Err(error @ (PublishError::QueuesFull | PublishError::NoPeers)) => {
+                            refused += u64::from(error == PublishError::NoPeers);
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         }
                         Err(_) => break,
@@ -809,7 +806,7 @@ pub async fn gossip_flood(setup: &Setup, honest_quotes: usize) -> anyhow::Result
         let flooding = Instant::now();
         let mut flooder_blocked_after = None;
         while flooding.elapsed() < Duration::from_secs(5) {
-            if b_gossip.blocked().await.contains(&flooder_id) {
+            if b_gossip.blocked_peers() > 0 {
                 flooder_blocked_after = Some(flooding.elapsed());
                 break;
             }

@@ -23,9 +23,10 @@ fn maybe_secs(d: Option<Duration>) -> String {
 /// Scenario 5's figures.
 #[derive(Debug)]
 pub struct ProverCrash {
-    /// When after its proving job started the prover node was killed, per kill.
+    /// When after its proving job was seen starting the prover node was killed, per kill.
     pub prover_kills: Vec<Duration>,
-    /// When after it logged that it was sending a claim the proposer was killed, per kill.
+    /// When after it was seen logging that it was sending a claim the proposer was killed, per
+    /// kill.
     pub proposer_kills: Vec<Duration>,
     /// Epochs with blocks between the first and the last kill.
     pub epochs: usize,
@@ -41,15 +42,20 @@ pub struct ProverCrash {
     pub slashed: usize,
     /// The prover's bond still staked once the last epoch was proven (0: every bond returned).
     pub staked_at_end: U256,
-    /// Prover node kills after which its proof was already on the L1 (the others came before it
-    /// was sent).
+    /// Prover node kills after which its proof was already on the L1.
     pub killed_after_proof: usize,
-    /// Proving jobs started again after a restart.
+    /// Kills before the proof was on the L1 after which the restarted prover node started the
+    /// job again (the proof had not been sent).
     pub jobs_resumed: usize,
+    /// Kills before the proof was on the L1 after which no job was started again: the proof was
+    /// in flight and landed.
+    pub killed_in_flight: usize,
     /// Epochs whose claim the restarted proposer sent again (it had not landed before the kill).
     pub claims_resent: usize,
-    /// Claims the L1 refused (the proposer's log), and proofs it refused (the prover's).
-    pub refused_transactions: (usize, usize),
+    /// Claims the L1 refused (the proposer's log): a second claim sent for an epoch would be.
+    pub claims_refused: usize,
+    /// Proving jobs that failed and were tried again (the prover node's log).
+    pub proving_failures: usize,
     /// Slowest restart (until it answered `/healthz`).
     pub slowest_restart: Duration,
 }
@@ -62,8 +68,8 @@ impl fmt::Display for ProverCrash {
             "prover-crash: prover node killed {} times while proving (at {}), proposer killed {} times as it sent a \
              claim (at {}); {} epochs: {} claimed, {} proven, {} double claims, {} double proofs, {} bonds slashed, \
              bond staked at the end {}; prover kills: {} after its proof landed, {} before it was sent (the job resumed \
-             after the restart), {} with it in flight; {} claims sent again after a restart; refused on L1: {} claims, \
-             {} proofs; slowest restart {}",
+             after the restart), {} with it in flight; {} claims sent again after a restart; {} claims refused by \
+             the L1, {} proving jobs failed; slowest restart {}",
             self.prover_kills.len(),
             list(&self.prover_kills).join(", "),
             self.proposer_kills.len(),
@@ -77,10 +83,10 @@ impl fmt::Display for ProverCrash {
             self.staked_at_end,
             self.killed_after_proof,
             self.jobs_resumed,
-            self.prover_kills.len().saturating_sub(self.killed_after_proof + self.jobs_resumed),
+            self.killed_in_flight,
             self.claims_resent,
-            self.refused_transactions.0,
-            self.refused_transactions.1,
+            self.claims_refused,
+            self.proving_failures,
             secs(self.slowest_restart)
         )
     }
@@ -92,31 +98,14 @@ enum Victim {
     Proposer,
 }
 
-/// How many times the proposer logged sending a claim, per epoch.
-fn claims_sent(path: &std::path::Path) -> std::collections::BTreeMap<u64, usize> {
-    let mut sent = std::collections::BTreeMap::new();
-    for event in std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(log_event) {
-        if event["message"].as_str() == Some(CLAIMING)
-            && let Some(epoch) = event["epoch"].as_u64()
-        {
-            *sent.entry(epoch).or_insert(0) += 1;
-        }
-    }
-    sent
+/// The events of the JSON log at `path` whose message is `message`.
+fn logged(path: &std::path::Path, message: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter_map(log_event).filter(|e| e["message"].as_str() == Some(message)).collect()
 }
 
 /// What the proposer logs between simulating a claim and sending it.
 const CLAIMING: &str = "simulated; sending the claim";
-
-/// Log lines of `path` whose message is `message`.
-fn count_messages(path: &std::path::Path, message: &str) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(log_event)
-        .filter(|e| e["message"].as_str() == Some(message))
-        .count()
-}
 
 /// 5. The prover node killed with SIGKILL while proving, `rounds` times at moments from the start
 ///    of its proving job to just after its proof went out; the proposer killed `rounds` times
@@ -134,7 +123,7 @@ pub async fn prover_crash(setup: &crate::Setup, rounds: usize) -> anyhow::Result
         // be killed in.
         proposer_latency: Duration::from_millis(25),
     };
-    let mut live = Live::start(setup.exe.clone(), &setup.database_url, &options).await?;
+    let mut live = Live::start(setup.exe.clone(), &setup.database_url, "prover_crash", &options).await?;
     let result = crash_rounds(&mut live, rounds, proof_time).await;
     let stopped = live.stop().await;
     let report = result?;
@@ -153,9 +142,11 @@ async fn crash_rounds(live: &mut Live, rounds: usize, proof_time: Duration) -> a
     let mut marker = Tail::new(live.proving_marker.clone());
     let mut proposer_log = Tail::new(live.proposer.log().to_path_buf());
     let (mut proving, mut claiming) = (BTreeSet::new(), BTreeSet::new());
-    let mut due: Vec<(Instant, Victim, Duration, u64)> = Vec::new();
+    // (when, whom, when its moment was seen, epoch)
+    let mut due: Vec<(Instant, Victim, Instant, u64)> = Vec::new();
     let (mut prover_kills, mut proposer_kills, mut killed_epochs) = (Vec::new(), Vec::new(), BTreeSet::new());
-    let (mut jobs_resumed, mut killed_after_proof) = (0, 0);
+    let (mut killed_before_proof, mut resumed) = (BTreeSet::new(), BTreeSet::new());
+    let mut killed_after_proof = 0;
     let mut slowest_restart = Duration::ZERO;
     let epoch_time = Duration::from_secs(live.config.slot_duration * live.config.epoch_duration);
     let limit = Instant::now() + epoch_time * (rounds as u32 * 2 + 6);
@@ -174,24 +165,31 @@ async fn crash_rounds(live: &mut Live, rounds: usize, proof_time: Duration) -> a
                 && proposer_kills.len() + due.iter().filter(|d| d.1 == Victim::Proposer).count() < rounds
             {
                 let delay = proposer_delays[claiming.len() % proposer_delays.len()];
-                due.push((Instant::now() + delay, Victim::Proposer, delay, epoch));
+                due.push((Instant::now() + delay, Victim::Proposer, Instant::now(), epoch));
             }
         }
         for line in marker.lines() {
             let Ok(epoch) = line.trim().parse::<u64>() else { continue };
             if !proving.insert(epoch) {
-                jobs_resumed += 1;
+                if killed_before_proof.contains(&epoch) {
+                    resumed.insert(epoch);
+                }
             } else if prover_kills.len() + due.iter().filter(|d| d.1 == Victim::Prover).count() < rounds {
                 let delay = prover_delays[proving.len() % prover_delays.len()];
-                due.push((Instant::now() + delay, Victim::Prover, delay, epoch));
+                due.push((Instant::now() + delay, Victim::Prover, Instant::now(), epoch));
             }
         }
         let now = Instant::now();
-        for (_, victim, delay, epoch) in due.extract_if(.., |d| d.0 <= now).collect::<Vec<_>>() {
+        for (_, victim, seen, epoch) in due.extract_if(.., |d| d.0 <= now).collect::<Vec<_>>() {
             let service = if victim == Victim::Prover { &mut live.prover } else { &mut live.proposer };
+            let delay = seen.elapsed();
             service.kill().await?;
-            if victim == Victim::Prover && live.actor.epoch(epoch).await?.state == rollup_l1::EpochState::Proven {
-                killed_after_proof += 1;
+            if victim == Victim::Prover {
+                if live.actor.epoch(epoch).await?.state == rollup_l1::EpochState::Proven {
+                    killed_after_proof += 1;
+                } else {
+                    killed_before_proof.insert(epoch);
+                }
             }
             let restarting = Instant::now();
             service.restart().await?;
@@ -214,6 +212,14 @@ async fn crash_rounds(live: &mut Live, rounds: usize, proof_time: Duration) -> a
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // Jobs resumed after the last kills.
+    for line in marker.lines() {
+        if let Ok(epoch) = line.trim().parse::<u64>()
+            && killed_before_proof.contains(&epoch)
+        {
+            resumed.insert(epoch);
+        }
+    }
     let first = killed_epochs.first().copied().unwrap_or_default();
     let epochs: Vec<u64> = record.blocks.range(first..=last).map(|(epoch, _)| *epoch).collect();
     let in_range = |epoch: &u64| (first..=last).contains(epoch);
@@ -222,7 +228,11 @@ async fn crash_rounds(live: &mut Live, rounds: usize, proof_time: Duration) -> a
         claimed: epochs.iter().filter(|e| record.claims.get(e).is_some_and(|c| c.len() == 1)).count(),
         proven: epochs
             .iter()
-            .filter(|e| record.proofs.get(e).is_some_and(|p| p.iter().all(|who| *who == live.prover_address)))
+            .filter(|e| {
+                record.proofs.get(e).is_some_and(|proofs| {
+                    proofs.iter().all(|p| p.submitter == live.prover_address && p.bond_provider == live.prover_address)
+                })
+            })
             .count(),
         double_claims: record.double_claims(),
         double_proofs: record.double_proofs(),
@@ -231,12 +241,17 @@ async fn crash_rounds(live: &mut Live, rounds: usize, proof_time: Duration) -> a
         prover_kills,
         proposer_kills,
         killed_after_proof,
-        jobs_resumed,
-        claims_resent: claims_sent(live.proposer.log()).values().filter(|n| **n > 1).count(),
-        refused_transactions: (
-            count_messages(live.proposer.log(), "claim failed; trying again"),
-            count_messages(live.prover.log(), "proving job failed; retrying next poll"),
-        ),
+        jobs_resumed: resumed.len(),
+        killed_in_flight: killed_before_proof.len() - resumed.len(),
+        claims_resent: {
+            let mut sent = std::collections::BTreeMap::new();
+            for event in logged(live.proposer.log(), CLAIMING) {
+                *sent.entry(event["epoch"].as_u64()).or_insert(0) += 1;
+            }
+            sent.values().filter(|n| **n > 1).count()
+        },
+        claims_refused: logged(live.proposer.log(), "claim failed; trying again").len(),
+        proving_failures: logged(live.prover.log(), "proving job failed; retrying next poll").len(),
         slowest_restart,
     })
 }
@@ -329,13 +344,6 @@ impl fmt::Display for L1Outage {
     }
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
-    match http.get(url).send().await {
-        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or_default()),
-        Err(_) => (0, serde_json::Value::Null),
-    }
-}
-
 async fn get_text(http: &reqwest::Client, url: &str) -> String {
     match http.get(url).send().await {
         Ok(r) => r.text().await.unwrap_or_default(),
@@ -360,7 +368,7 @@ async fn cut_for(
     while cut.elapsed() < outage {
         let since = Some(cut.elapsed());
         if seen.node_unready.is_none() {
-            let (status, body) = get_json(&http, &format!("{}/readyz", live.node.base())).await;
+            let (status, body) = crate::fetch_json(&http, &format!("{}/readyz", live.node.base())).await;
             if status == 503 && body["l1"] == false {
                 seen.node_unready = since;
             }
@@ -390,7 +398,7 @@ async fn cut_for(
     live.set_l1_cut(false);
     let back = Instant::now();
     while back.elapsed() < Duration::from_secs(30) {
-        if get_json(&http, &format!("{}/readyz", live.node.base())).await.0 == 200 {
+        if crate::fetch_json(&http, &format!("{}/readyz", live.node.base())).await.0 == 200 {
             seen.node_ready_again = Some(back.elapsed());
             break;
         }
@@ -399,16 +407,19 @@ async fn cut_for(
     Ok((seen, back))
 }
 
-/// Polls `check` every 50 ms until it is true or `limit` passes; how long it took.
+/// Polls `check` every 50 ms (at least once) until it is true or `limit` passes; how long it
+/// took.
 async fn until(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Option<Duration> {
     let started = Instant::now();
-    while started.elapsed() < limit {
+    loop {
         if check().await {
             return Some(started.elapsed());
         }
+        if started.elapsed() >= limit {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    None
 }
 
 /// 3. The L1 cut off from the node, the prover node and the proposer (a proxy that forwards
@@ -426,7 +437,7 @@ pub async fn l1_outage(setup: &crate::Setup, outage: Duration, rhythm: Rhythm) -
         // the first slot comes first.
         collect: Duration::from_secs(3_600),
     };
-    let live = Live::start(setup.exe.clone(), &setup.database_url, &options).await?;
+    let live = Live::start(setup.exe.clone(), &setup.database_url, "l1_outage", &options).await?;
     let result = outage_phases(&live, outage).await;
     let stopped = live.stop().await;
     let report = result?;
@@ -445,6 +456,9 @@ async fn outage_phases(live: &Live, outage: Duration) -> anyhow::Result<L1Outage
     // L1 is cut and the tool claims the epoch with that quote.
     let claimed = config.epoch_at_slot(live.slot().await? + 1);
     live.wait_for_slot(config.first_slot(claimed + 1), epoch_time * 2).await?;
+    // The proposer is cut off first, as the window opens, so that it cannot claim the epoch
+    // while the prover node's quote is on its way (on a slow machine that can take a slot).
+    live.proposer_proxy.set_cut(true);
     let client = node_api::client::NodeClient::new(format!("{node}/").parse()?)?;
     let mut quote = None;
     until(slot_time, async || {
@@ -461,7 +475,7 @@ async fn outage_phases(live: &Live, outage: Duration) -> anyhow::Result<L1Outage
     })
     .await?;
     let claim_seen_after = until(slot_time * 4, async || {
-        get_json(&http, &format!("{node}/epochs/{claimed}")).await.1["claim"].is_object()
+        crate::fetch_json(&http, &format!("{node}/epochs/{claimed}")).await.1["claim"].is_object()
     })
     .await
     .map(|_| back.elapsed());
@@ -490,7 +504,7 @@ async fn outage_phases(live: &Live, outage: Duration) -> anyhow::Result<L1Outage
     })
     .await?;
     let prune_seen_after =
-        until(slot_time * 4, async || get_json(&http, &format!("{node}/epochs/{pruned}")).await.1["state"] == "pruned")
+        until(slot_time * 4, async || crate::fetch_json(&http, &format!("{node}/epochs/{pruned}")).await.1["state"] == "pruned")
             .await
             .map(|_| back.elapsed());
 
@@ -513,12 +527,12 @@ async fn outage_phases(live: &Live, outage: Duration) -> anyhow::Result<L1Outage
 
     // The node against the L1, epoch by epoch (waiting for it to catch up with the last one).
     let _ = until(Duration::from_secs(10), async || {
-        get_json(&http, &format!("{node}/epochs/{after_second}")).await.1["state"] != "claimed"
+        crate::fetch_json(&http, &format!("{node}/epochs/{after_second}")).await.1["state"] != "claimed"
     })
     .await;
     let mut differences = Vec::new();
     for (&epoch, _) in record.blocks.range(claimed..=after_second) {
-        let (_, view) = get_json(&http, &format!("{node}/epochs/{epoch}")).await;
+        let (_, view) = crate::fetch_json(&http, &format!("{node}/epochs/{epoch}")).await;
         let expected = expected_state(&record, epoch);
         let claim = record.claims.get(&epoch).and_then(|c| c.last()).map(|c| c.quote_id.to_string());
         let served_claim = view["claim"]["quoteId"].as_str().map(str::to_owned);

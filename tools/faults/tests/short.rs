@@ -98,6 +98,8 @@ async fn a_prover_killed_while_proving_and_a_proposer_killed_as_it_claims_cost_n
     assert_eq!(report.proven, report.epochs, "every epoch proven by the prover node: {report}");
     assert_eq!((report.double_claims, report.double_proofs, report.slashed), (0, 0, 0), "{report}");
     assert_eq!(report.staked_at_end, alloy::primitives::U256::ZERO, "every bond returned: {report}");
+    // A second claim sent for an epoch would be refused by the L1 (and show here).
+    assert_eq!(report.claims_refused, 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

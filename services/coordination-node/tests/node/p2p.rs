@@ -360,17 +360,20 @@ async fn peers_with_secp256k1_and_ecdsa_identities_gossip_quotes_every_node_stor
 /// cache, as anvil is, with the script beside them. The folder to run `node peer.mjs` in.
 fn js_libp2p_peer() -> std::path::PathBuf {
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-libp2p-peer");
-    let lock = std::fs::read(source.join("package-lock.json")).expect("the peer's lock file");
-    let name = format!("js-libp2p-peer-{}", &alloy::primitives::keccak256(&lock).to_string()[2..14]);
-    let dir = rollup_l1::devchain::cached_tool(&name, |staging| {
-        for file in ["package.json", "package-lock.json"] {
+    let files = ["package.json", "package-lock.json", "peer.mjs"];
+    let mut contents = Vec::new();
+    for file in files {
+        contents.extend(std::fs::read(source.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")));
+    }
+    // Named after what is in it, so a changed script or lock file gets a folder of its own.
+    let name = format!("js-libp2p-peer-{}", &alloy::primitives::keccak256(&contents).to_string()[2..14]);
+    rollup_l1::devchain::cached_tool(&name, |staging| {
+        for file in files {
             std::fs::copy(source.join(file), staging.join(file)).map_err(|e| format!("{file}: {e}"))?;
         }
         rollup_l1::devchain::npm(staging, &["ci", "--silent", "--no-audit", "--no-fund"])
     })
-    .expect("the js-libp2p peer installs");
-    std::fs::copy(source.join("peer.mjs"), dir.join("peer.mjs")).expect("the script is copied");
-    dir
+    .expect("the js-libp2p peer installs")
 }
 
 /// The js-libp2p peer's JSON lines.
