@@ -195,7 +195,7 @@ impl Live {
             options.proof_time.as_millis()
         );
         let prover_port = free_port()?;
-        let mut prover_args = args(&["run-prover", "--log-format", "json", "--private-key", &hex_key(&prover_key)]);
+        let mut prover_args = args(&["run-prover", "--log-format", "json", "--private-key", &hex_key(prover_key)]);
         prover_args.extend(args(&[
             "--rollup-address",
             &rollup,
@@ -225,7 +225,7 @@ impl Live {
 
         let proposer_port = free_port()?;
         let mut proposer_args =
-            args(&["run-proposer", "--log-format", "json", "--private-key", &hex_key(&proposer_key)]);
+            args(&["run-proposer", "--log-format", "json", "--private-key", &hex_key(proposer_key)]);
         proposer_args.extend(args(&[
             "--rollup-address",
             &rollup,

@@ -503,10 +503,11 @@ async fn outage_phases(live: &Live, outage: Duration) -> anyhow::Result<L1Outage
         Ok(())
     })
     .await?;
-    let prune_seen_after =
-        until(slot_time * 4, async || crate::fetch_json(&http, &format!("{node}/epochs/{pruned}")).await.1["state"] == "pruned")
-            .await
-            .map(|_| back.elapsed());
+    let prune_seen_after = until(slot_time * 4, async || {
+        crate::fetch_json(&http, &format!("{node}/epochs/{pruned}")).await.1["state"] == "pruned"
+    })
+    .await
+    .map(|_| back.elapsed());
 
     // The proposer: the epochs after each cut, claimed once their window opens.
     let after_first = claimed + 1;
