@@ -148,6 +148,26 @@ async fn a_peer_past_the_graylist_threshold_is_disconnected_and_its_redials_refu
 }
 
 #[tokio::test]
+async fn a_peer_graylisted_for_quotes_that_are_not_forged_is_not_blocked() {
+    let (a, mut a_in) = peer(Role::Validator, Vec::new()).await;
+    let (sender, _) = lone_peer(Role::Publisher, a.listen_addrs().to_vec()).await;
+    until("A sees the sender", &[&a, &sender], || a.connected_peers() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Rejected, but not forged (an epoch this node's L1 branch does not have, say): the score
+    // falls past -80, and the peer stays connected.
+    for n in 0..3u8 {
+        assert_eq!(sender.publish_raw(vec![0x0a, 0x01, n]).await, Ok(Published::Sent));
+        let message = next(&mut a_in).await;
+        a.report(message.message_id, message.source, Verdict::Reject).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let score = a.peers().await.iter().find(|p| p.peer_id == sender.peer_id()).and_then(|p| p.score);
+    assert!(score.is_some_and(|s| s <= -80.0), "graylisted: {score:?}");
+    assert_eq!((a.blocked_peers(), a.connected_peers()), (0, 1));
+}
+
+#[tokio::test]
 async fn peers_find_each_other_beyond_the_bootstrap_list() {
     let (a, _a_in) = peer(Role::Validator, Vec::new()).await;
     let (b, _b_in) = peer(Role::Validator, a.listen_addrs().to_vec()).await;

@@ -83,14 +83,22 @@ pub fn cached_tool(name: &str, fill: impl FnOnce(&Path) -> Result<(), String>) -
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let staging = parent.join(format!(".staging-{}-{call}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| DevChainError::Install(e.to_string()))?;
-    fill(&staging).map_err(DevChainError::Install)?;
+    if let Err(error) = fill(&staging) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(DevChainError::Install(error));
+    }
     let _ = std::fs::write(staging.join(".installed"), "");
     if std::fs::rename(&staging, &dir).is_err() {
         // Another process installed it first; use theirs.
         let _ = std::fs::remove_dir_all(&staging);
     }
-    Ok(dir)
+    if dir.join(".installed").exists() {
+        Ok(dir)
+    } else {
+        Err(DevChainError::Install(format!("{} is not a finished install", dir.display())))
+    }
 }
 
 /// Runs `npm` with `args` in `dir`.

@@ -230,6 +230,11 @@ impl Proposer {
                 );
                 Err(error.into())
             }
+            // Sent and mined, but another claim for the epoch came first.
+            Err(error @ L1Error::Failed(_)) => {
+                tracing::warn!(epoch, quote = %id, %error, "claim mined but reverted; trying again");
+                Ok(None)
+            }
             Err(error) => {
                 tracing::warn!(epoch, quote = %id, %error, "claim failed; trying again");
                 Ok(None)

@@ -110,37 +110,50 @@ fn main() -> anyhow::Result<()> {
             database_url: args.database_url,
             size: if args.short { Size::short() } else { Size::long() },
         };
-        let all = matches!(args.scenario, Scenario::All);
-        if all || matches!(args.scenario, Scenario::DbCrash) {
-            println!("{}", faults::database_crash(&setup).await?);
+        // The services run in process groups of their own (so a kill takes their children), out
+        // of reach of the terminal's Ctrl-C: on Ctrl-C the scenario is dropped, which kills them.
+        tokio::select! {
+            result = scenarios(&args.scenario, args.short, &setup) => result,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: the services started are stopped; a scratch database may be left behind");
+                Ok(())
+            }
         }
-        if all || matches!(args.scenario, Scenario::NodeCrash) {
-            println!("{}", faults::node_crash(&setup).await?);
-        }
-        if all || matches!(args.scenario, Scenario::L1Outage) {
-            let (outage, rhythm) = if args.short {
-                (Duration::from_secs(15), Rhythm { slot_duration: 3, epoch_duration: 8, claim_window_slots: 2 })
-            } else {
-                (Duration::from_secs(60), Rhythm { slot_duration: 10, epoch_duration: 8, claim_window_slots: 2 })
-            };
-            println!("{}", faults::l1_outage(&setup, outage, rhythm).await?);
-        }
-        if all || matches!(args.scenario, Scenario::Reorgs) {
-            let depths: Vec<u64> = if args.short { vec![1, 4, 12] } else { (1..=12).collect() };
-            println!("{}", faults::reorgs(&setup, &depths).await?);
-        }
-        if all || matches!(args.scenario, Scenario::ProverCrash) {
-            println!("{}", faults::prover_crash(&setup, if args.short { 3 } else { 12 }).await?);
-        }
-        if all || matches!(args.scenario, Scenario::ReplicaFailover) {
-            println!("{}", faults::replica_failover(&setup).await?);
-        }
-        if all || matches!(args.scenario, Scenario::HostileClients) {
-            println!("{}", faults::hostile_clients(&setup, if args.short { 1_000 } else { 10_000 }).await?);
-        }
-        if all || matches!(args.scenario, Scenario::GossipFlood) {
-            println!("{}", faults::gossip_flood(&setup, if args.short { 100 } else { 500 }).await?);
-        }
-        Ok(())
     })
+}
+
+/// Runs `scenario` (or every one) and prints each one's figures.
+async fn scenarios(scenario: &Scenario, short: bool, setup: &Setup) -> anyhow::Result<()> {
+    let all = matches!(scenario, Scenario::All);
+    if all || matches!(scenario, Scenario::DbCrash) {
+        println!("{}", faults::database_crash(setup).await?);
+    }
+    if all || matches!(scenario, Scenario::NodeCrash) {
+        println!("{}", faults::node_crash(setup).await?);
+    }
+    if all || matches!(scenario, Scenario::L1Outage) {
+        let (outage, rhythm) = if short {
+            (Duration::from_secs(15), Rhythm { slot_duration: 3, epoch_duration: 8, claim_window_slots: 2 })
+        } else {
+            (Duration::from_secs(60), Rhythm { slot_duration: 10, epoch_duration: 8, claim_window_slots: 2 })
+        };
+        println!("{}", faults::l1_outage(setup, outage, rhythm).await?);
+    }
+    if all || matches!(scenario, Scenario::Reorgs) {
+        let depths: Vec<u64> = if short { vec![1, 4, 12] } else { (1..=12).collect() };
+        println!("{}", faults::reorgs(setup, &depths).await?);
+    }
+    if all || matches!(scenario, Scenario::ProverCrash) {
+        println!("{}", faults::prover_crash(setup, if short { 3 } else { 12 }).await?);
+    }
+    if all || matches!(scenario, Scenario::ReplicaFailover) {
+        println!("{}", faults::replica_failover(setup).await?);
+    }
+    if all || matches!(scenario, Scenario::HostileClients) {
+        println!("{}", faults::hostile_clients(setup, if short { 1_000 } else { 10_000 }).await?);
+    }
+    if all || matches!(scenario, Scenario::GossipFlood) {
+        println!("{}", faults::gossip_flood(setup, if short { 100 } else { 500 }).await?);
+    }
+    Ok(())
 }

@@ -52,7 +52,8 @@ pub struct ProverCrash {
     pub killed_in_flight: usize,
     /// Epochs whose claim the restarted proposer sent again (it had not landed before the kill).
     pub claims_resent: usize,
-    /// Claims the L1 refused (the proposer's log): a second claim sent for an epoch would be.
+    /// Claim transactions mined and reverted (the proposer's log): a second claim sent for an
+    /// epoch would be. (A claim refused by gas estimation is never sent.)
     pub claims_refused: usize,
     /// Proving jobs that failed and were tried again (the prover node's log).
     pub proving_failures: usize,
@@ -69,7 +70,7 @@ impl fmt::Display for ProverCrash {
              claim (at {}); {} epochs: {} claimed, {} proven, {} double claims, {} double proofs, {} bonds slashed, \
              bond staked at the end {}; prover kills: {} after its proof landed, {} before it was sent (the job resumed \
              after the restart), {} with it in flight; {} claims sent again after a restart; {} claims refused by \
-             the L1, {} proving jobs failed; slowest restart {}",
+             the L1 after being sent, {} proving jobs failed; slowest restart {}",
             self.prover_kills.len(),
             list(&self.prover_kills).join(", "),
             self.proposer_kills.len(),
@@ -250,7 +251,7 @@ async fn crash_rounds(live: &mut Live, rounds: usize, proof_time: Duration) -> a
             }
             sent.values().filter(|n| **n > 1).count()
         },
-        claims_refused: logged(live.proposer.log(), "claim failed; trying again").len(),
+        claims_refused: logged(live.proposer.log(), "claim mined but reverted; trying again").len(),
         proving_failures: logged(live.prover.log(), "proving job failed; retrying next poll").len(),
         slowest_restart,
     })
@@ -461,7 +462,7 @@ async fn outage_phases(live: &Live, outage: Duration) -> anyhow::Result<L1Outage
     live.proposer_proxy.set_cut(true);
     let client = node_api::client::NodeClient::new(format!("{node}/").parse()?)?;
     let mut quote = None;
-    until(slot_time, async || {
+    until(slot_time * 3 / 2, async || {
         let quotes = client.claimable_quotes(claimed, 10).await.unwrap_or_default();
         quote = quotes.into_iter().find(|q| q.quote.prover == live.prover_address);
         quote.is_some()
