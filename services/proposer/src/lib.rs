@@ -314,3 +314,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Proposer> {
 pub async fn run(proposer: Proposer, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
     service_kit::every(interval, shutdown, "proposer step", || proposer.step()).await;
 }
+
+/// What the `proposer` binary does once its settings are read: starts the proposer and steps it
+/// every `PROPOSER_POLLING_INTERVAL_MS` until Ctrl-C or SIGTERM.
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let proposer = start(config).await?;
+    run(proposer, Duration::from_millis(config.polling_interval_ms.max(10)), service_kit::shutdown_signal()).await;
+    Ok(())
+}

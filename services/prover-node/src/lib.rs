@@ -76,3 +76,11 @@ pub async fn start(config: &Config) -> anyhow::Result<prover::ProverNode> {
 pub async fn run(node: prover::ProverNode, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
     service_kit::every(interval, shutdown, "prover step", || node.step()).await;
 }
+
+/// What the `prover-node` binary does once its settings are read: starts the prover and runs it
+/// every `PROVER_NODE_POLLING_INTERVAL_MS` until Ctrl-C or SIGTERM.
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let node = start(config).await?;
+    run(node, Duration::from_millis(config.polling_interval_ms.max(10)), service_kit::shutdown_signal()).await;
+    Ok(())
+}

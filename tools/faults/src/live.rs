@@ -93,6 +93,21 @@ fn hex_key(key: &PrivateKeySigner) -> String {
     format!("0x{}", alloy::primitives::hex::encode(key.to_bytes()))
 }
 
+/// Starts `exe args…` serving `/metrics` and `/healthz` on a free port (`--metrics-addr`), its
+/// output in `<name>.log` in `dir`; returns it and the base URL of its metrics.
+async fn start_serving_metrics(
+    exe: &std::path::Path,
+    name: &str,
+    mut args: Vec<String>,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<(Service, String)> {
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    args.extend(["--metrics-addr".to_owned(), addr.clone()]);
+    let log = dir.path().join(format!("{name}.log"));
+    let service = Service::start(exe.to_path_buf(), args, log, format!("http://{addr}/healthz")).await?;
+    Ok((service, format!("http://{addr}")))
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -194,7 +209,6 @@ impl Live {
             proving_marker.display(),
             options.proof_time.as_millis()
         );
-        let prover_port = free_port()?;
         let mut prover_args = args(&["run-prover", "--log-format", "json", "--private-key", &hex_key(prover_key)]);
         prover_args.extend(args(&[
             "--rollup-address",
@@ -209,21 +223,11 @@ impl Live {
             "250",
             "--state-path",
             &dir.path().join("prover.sqlite").display().to_string(),
-            "--metrics-addr",
-            &format!("127.0.0.1:{prover_port}"),
             "--proof-command",
             &proof_command,
         ]));
-        let prover_metrics = format!("http://127.0.0.1:{prover_port}");
-        let prover = Service::start(
-            exe.to_path_buf(),
-            prover_args,
-            dir.path().join("prover.log"),
-            format!("{prover_metrics}/healthz"),
-        )
-        .await?;
+        let (prover, prover_metrics) = start_serving_metrics(exe, "prover", prover_args, dir).await?;
 
-        let proposer_port = free_port()?;
         let mut proposer_args =
             args(&["run-proposer", "--log-format", "json", "--private-key", &hex_key(proposer_key)]);
         proposer_args.extend(args(&[
@@ -237,17 +241,8 @@ impl Live {
             "250",
             "--collect-ms",
             &options.collect.as_millis().to_string(),
-            "--metrics-addr",
-            &format!("127.0.0.1:{proposer_port}"),
         ]));
-        let proposer_metrics = format!("http://127.0.0.1:{proposer_port}");
-        let proposer = Service::start(
-            exe.to_path_buf(),
-            proposer_args,
-            dir.path().join("proposer.log"),
-            format!("{proposer_metrics}/healthz"),
-        )
-        .await?;
+        let (proposer, proposer_metrics) = start_serving_metrics(exe, "proposer", proposer_args, dir).await?;
         Ok((node, prover, prover_metrics, proposer, proposer_metrics))
     }
 
@@ -272,11 +267,6 @@ impl Live {
     /// The L1's current slot (read directly).
     pub async fn slot(&self) -> anyhow::Result<u64> {
         Ok(self.actor.current_slot().await?)
-    }
-
-    /// When (unix seconds) `slot` starts.
-    pub fn slot_start(&self, slot: u64) -> u64 {
-        self.config.slot_start(slot)
     }
 
     /// Waits until the L1's latest block is at or past the start of `slot`.

@@ -91,17 +91,11 @@ fn main() -> anyhow::Result<()> {
             }
             Scenario::RunProver(config) => {
                 service_kit::telemetry::init(config.log_format);
-                let prover = prover_node::start(&config).await?;
-                let interval = std::time::Duration::from_millis(config.polling_interval_ms.max(10));
-                prover_node::run(prover, interval, service_kit::shutdown_signal()).await;
-                return Ok(());
+                return prover_node::serve(&config).await;
             }
             Scenario::RunProposer(config) => {
                 service_kit::telemetry::init(config.log_format);
-                let proposer = proposer::start(&config).await?;
-                let interval = std::time::Duration::from_millis(config.polling_interval_ms.max(10));
-                proposer::run(proposer, interval, service_kit::shutdown_signal()).await;
-                return Ok(());
+                return proposer::serve(&config).await;
             }
             _ => {}
         }
