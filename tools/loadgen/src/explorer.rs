@@ -56,31 +56,20 @@ fn cursor(l1_block: u64) -> ChainCursor {
     }
 }
 
-/// Blocks, quotes, claims and proofs of `args.epochs` epochs, through the repository.
-async fn seed(args: &ExplorerArgs, store: &Store) -> anyhow::Result<()> {
-    let started = Instant::now();
+/// `per_epoch` quotes from `provers` provers in each of `epochs`, stored through the repository
+/// (a quote's fee spread over the range, each prover's later quote superseding its earlier one);
+/// for each epoch, the last quote stored, still pending: `(id, prover, fee)`.
+pub(crate) async fn store_quotes(
+    store: &Store,
+    epochs: std::ops::Range<u64>,
+    per_epoch: usize,
+    provers: usize,
+) -> anyhow::Result<Vec<(B256, Address, u32)>> {
     let rollup = Address::repeat_byte(0x42);
-    let blocks: Vec<ChainEvent> = (0..args.epochs)
-        .map(|epoch| {
-            ChainEvent::BlockProposed(L2BlockRecord {
-                number: epoch + 1,
-                epoch,
-                slot: epoch * 4,
-                proposer: Address::repeat_byte(7),
-                tx_count: 10,
-                fees: U256::from(1_000_000_000u64 + epoch),
-                archive: keccak256(epoch.to_be_bytes()),
-                l1_block: 1,
-            })
-        })
-        .collect();
-    store.apply(cursor(1), &ChainUpdate { events: blocks, ..ChainUpdate::default() }).await?;
-
-    let signers: Vec<QuoteSigner> = (0..args.provers)
+    let signers: Vec<QuoteSigner> = (0..provers.max(1))
         .map(|i| QuoteSigner::from_bytes(keccak256((i as u64 + 1).to_be_bytes()).0))
         .collect::<Result<_, _>>()?;
-    let per_epoch = (args.quotes as u64 / args.epochs.max(1)).max(1) as usize;
-    // One real signature, reused: the read side does not check signatures, and signing a million
+    // One real signature, reused: the store does not check signatures, and signing a million
     // quotes would take longer than the rest of the run.
     let template = EpochProofQuote {
         prover: signers[0].address(),
@@ -94,9 +83,8 @@ async fn seed(args: &ExplorerArgs, store: &Store) -> anyhow::Result<()> {
         valid_until_slot: U256::ZERO,
     };
     let signature = signers[0].sign(template, &epoch_quote::QuoteDomain::new(31337, rollup)).signature;
-    // The claimed quote of each epoch: the last one stored, still pending.
-    let mut claimed: Vec<(B256, Address, u32)> = Vec::new();
-    for epoch in 0..args.epochs {
+    let mut claimed = Vec::new();
+    for epoch in epochs {
         let batch: Vec<(B256, SignedEpochProofQuote)> = (0..per_epoch)
             .map(|i| {
                 let signer = &signers[i % signers.len()];
@@ -124,6 +112,30 @@ async fn seed(args: &ExplorerArgs, store: &Store) -> anyhow::Result<()> {
             store.insert_quotes(chunk, 1_000_000).await?;
         }
     }
+    Ok(claimed)
+}
+
+/// Blocks, quotes, claims and proofs of `args.epochs` epochs, through the repository.
+async fn seed(args: &ExplorerArgs, store: &Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let blocks: Vec<ChainEvent> = (0..args.epochs)
+        .map(|epoch| {
+            ChainEvent::BlockProposed(L2BlockRecord {
+                number: epoch + 1,
+                epoch,
+                slot: epoch * 4,
+                proposer: Address::repeat_byte(7),
+                tx_count: 10,
+                fees: U256::from(1_000_000_000u64 + epoch),
+                archive: keccak256(epoch.to_be_bytes()),
+                l1_block: 1,
+            })
+        })
+        .collect();
+    store.apply(cursor(1), &ChainUpdate { events: blocks, ..ChainUpdate::default() }).await?;
+
+    let per_epoch = (args.quotes as u64 / args.epochs.max(1)).max(1) as usize;
+    let claimed = store_quotes(store, 0..args.epochs, per_epoch, args.provers).await?;
     eprintln!(
         "stored {} quotes in {} epochs in {:.1} s",
         per_epoch as u64 * args.epochs,

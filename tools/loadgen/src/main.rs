@@ -175,6 +175,16 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
+/// This process's resident size and its peak, in MB (from `/proc/self/status`; `None` elsewhere).
+fn resident_mb() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        Some(line[name.len()..].trim().trim_end_matches("kB").trim().parse::<f64>().ok()? / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 fn ms(d: f64) -> String {
     format!("{:.2} ms", d * 1e3)
 }

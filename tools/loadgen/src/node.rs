@@ -28,6 +28,10 @@ pub(crate) struct NodeArgs {
     /// PostgreSQL server (a database is created for the run and dropped after).
     #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
+    /// Quotes stored before the run, 1,000 per epoch in epochs of their own (how intake's cost
+    /// grows with what the node holds).
+    #[arg(long, default_value_t = 0)]
+    stored: usize,
     /// Run the node on an embedded SQLite file (the quick start's default) instead of PostgreSQL;
     /// the single-row insert baseline then uses such a file too.
     #[arg(long)]
@@ -35,6 +39,9 @@ pub(crate) struct NodeArgs {
 }
 
 pub(crate) use faults::ScratchDatabase;
+
+/// The first epoch of the quotes `--stored` puts in the database, far from the chain's epoch 0.
+const STORED_FROM: u64 = 1_000_000;
 
 pub(crate) async fn run(args: NodeArgs, connections: usize) -> anyhow::Result<()> {
     let chain = TestChain::start().await;
@@ -78,6 +85,19 @@ async fn measure(
     let insert =
         if args.sqlite { sqlite_insert_rate(connections).await? } else { insert_rate(url, connections).await? };
 
+    if args.stored > 0 {
+        let started = Instant::now();
+        let store = coordination_node::store::Store::connect(url).await?;
+        let per_epoch = args.stored.min(1_000);
+        let epochs = args.stored.div_ceil(per_epoch) as u64;
+        crate::explorer::store_quotes(&store, STORED_FROM..STORED_FROM + epochs, per_epoch, args.provers).await?;
+        eprintln!(
+            "stored {} quotes in {epochs} epochs in {:.1} s",
+            per_epoch as u64 * epochs,
+            started.elapsed().as_secs_f64()
+        );
+    }
+
     let (_state, addr, node) = start_node(chain, url, 200).await?;
 
     // A profiler started on this line sees the node under load, not the set-up.
@@ -88,9 +108,10 @@ async fn measure(
 
     let backend = if args.sqlite { "SQLite" } else { "PostgreSQL" };
     println!(
-        "{} quotes from {} provers, {connections} keep-alive connections, node on {backend}:\n",
+        "{} quotes from {} provers, {connections} keep-alive connections, node on {backend}, {} quotes stored before:\n",
         args.quotes,
-        provers.len()
+        provers.len(),
+        args.stored
     );
     println!("| measure | rate | p50 | p99 |");
     println!("|---|---:|---:|---:|");
@@ -108,6 +129,9 @@ async fn measure(
         ms(result.p99.as_secs_f64())
     );
     println!("\nnot accepted: {}", result.errors);
+    if let Some((now, peak)) = crate::resident_mb() {
+        println!("resident size of the process (node and load generator): {now:.0} MB, peak {peak:.0} MB");
+    }
     Ok(())
 }
 

@@ -107,6 +107,11 @@ async fn measure(
     {
         println!("| {name} | {delivered}/{expected} | {} | {} | {} |", ms(p50), ms(p99), ms(max));
     }
+    if let Some((now, peak)) = crate::resident_mb() {
+        println!(
+            "\nresident size of the process (two replicas and the load generator): {now:.0} MB, peak {peak:.0} MB"
+        );
+    }
     Ok(())
 }
 

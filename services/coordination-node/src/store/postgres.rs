@@ -3,7 +3,11 @@
 //! `NUMERIC(78,0)`, bytes are `BYTEA`; a batch is one statement over arrays (`UNNEST`); the
 //! watcher's advisory lock lives here, on a connection of its own.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use alloy::primitives::{Address, B256, U256};
 use epoch_quote::SignedEpochProofQuote;
@@ -17,7 +21,7 @@ use super::{
     ChainCursor, ChainEvent, ChainUpdate, ChainView, ClaimPayout, ClaimRecord, EpochClosed, EpochRecord, EpochTotals,
     EventRecord, EventSignal, InsertOutcome, NodeStore, ProverEpochQuotes, ProverQuoteTotals, QuoteRecord, QuoteStatus,
     RetentionMarks, RowReader, StoreError,
-    batch::{Committed, Plan},
+    batch::{Committed, Pair, Plan, pair},
     int, int256, key, now_ms,
     rows::{self, StoredUint256},
 };
@@ -75,14 +79,14 @@ fn decode_all<R, T>(rows: Vec<R>, decode: impl Fn(R) -> Result<T, StoreError>) -
 
 type Tx<'c> = Transaction<'c, Postgres>;
 
-/// Orders the caller's transaction with every other write that appends events (quote inserts,
+/// Begins a transaction ordered with every other write that appends events (quote inserts,
 /// watcher steps, reorg rollbacks): the events table is locked until the transaction ends, so the
-/// caller sees everything such a write committed before it, on this replica or another, and
+/// transaction sees everything such a write committed before it, on this replica or another, and
 /// events commit in the order of their sequence numbers (a reader that has seen `seq` never later
 /// finds a smaller one appear).
-async fn lock_events(tx: &mut Tx<'_>) -> Result<(), StoreError> {
-    sqlx::query!("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut **tx).await?;
-    Ok(())
+async fn begin_locked(pool: &PgPool) -> Result<Tx<'static>, StoreError> {
+    // One round trip for both: the writer's transactions are serial, so each one saved counts.
+    Ok(pool.begin_with("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await?)
 }
 
 /// Appends events in the caller's transaction, which holds the events lock.
@@ -111,6 +115,104 @@ async fn append_events(tx: &mut Tx<'_>, events: &[NodeEvent], now: i64) -> Resul
     .fetch_one(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A prover's pending quotes in an epoch, as a batch found them.
+#[derive(Clone, Copy, Debug)]
+struct PendingOf {
+    count: i64,
+    /// The `seq` of the latest one inserted (`prover_epoch_quotes.pending_seq`).
+    latest: Option<i64>,
+}
+
+/// Supersedes, for each prover and epoch of `keepers`, every pending quote but the keeper, and
+/// returns each one's id with its prover and epoch. A prover with one pending quote before the
+/// batch has it at `latest`, so what is superseded is found by key (with the batch's own earlier
+/// quotes): the same cost however many quotes the prover sent before. Otherwise (more than one
+/// pending, as after a reorg restored an expired quote, or the latest no longer pending) the
+/// prover's pending quotes are looked up, which walks the index entries every superseded quote
+/// left there until vacuum.
+async fn supersede(
+    tx: &mut Tx<'_>,
+    plan: &Plan<'_>,
+    keepers: &HashMap<Pair, B256>,
+    seq_of: &HashMap<B256, i64>,
+    pending_of: &HashMap<Pair, PendingOf>,
+    now: i64,
+) -> Result<Vec<(B256, Pair)>, StoreError> {
+    let mut by_key = Vec::new();
+    // The latest quote each such prover had pending: it must be found pending at its key.
+    let mut expected = HashMap::new();
+    let mut look_up = HashSet::new();
+    for pair in keepers.keys() {
+        match pending_of.get(pair) {
+            None => {}
+            Some(PendingOf { count: 1, latest: Some(seq) }) => {
+                by_key.push(*seq);
+                expected.insert(*seq, *pair);
+            }
+            Some(_) => {
+                look_up.insert(*pair);
+            }
+        }
+    }
+    for (id, quote) in plan.admitted() {
+        if let Some(&seq) = seq_of.get(id) {
+            let pair = pair(quote)?;
+            if keepers.get(&pair) != Some(id) && !look_up.contains(&pair) {
+                by_key.push(seq);
+            }
+        }
+    }
+    let mut superseded = Vec::new();
+    if !by_key.is_empty() {
+        // The status test is written so that the planner cannot match it to a partial index of
+        // pending quotes (it would combine that index, dead entries and all, with the key's).
+        let rows = sqlx::query!(
+            r#"UPDATE quotes SET status = 'superseded', status_changed_at_ms = $1
+               WHERE seq = ANY($2) AND CASE WHEN status = 'pending' THEN TRUE ELSE FALSE END
+               RETURNING seq, id, prover, epoch"#,
+            now,
+            &by_key
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
+            expected.remove(&row.seq);
+            let r = RowReader::new("quotes", "just superseded");
+            superseded.push((r.b256("id", &row.id)?, (r.address("prover", &row.prover)?, row.epoch)));
+        }
+    }
+    look_up.extend(expected.into_values());
+    if !look_up.is_empty() {
+        let mut provers = Vec::new();
+        let mut epochs = Vec::new();
+        let mut keep = Vec::new();
+        for pair in &look_up {
+            if let Some(id) = keepers.get(pair) {
+                provers.push(pair.0.to_vec());
+                epochs.push(pair.1);
+                keep.push(id.to_vec());
+            }
+        }
+        let rows = sqlx::query!(
+            r#"UPDATE quotes AS q SET status = 'superseded', status_changed_at_ms = $1
+               FROM UNNEST($2::bytea[], $3::int8[], $4::bytea[]) AS k(prover, epoch, keep)
+               WHERE q.status = 'pending' AND q.prover = k.prover AND q.epoch = k.epoch AND q.id <> k.keep
+               RETURNING q.id AS "id!", q.prover AS "prover!", q.epoch AS "epoch!""#,
+            now,
+            &provers,
+            &epochs,
+            &keep
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
+            let r = RowReader::new("quotes", "just superseded");
+            superseded.push((r.b256("id", &row.id)?, (r.address("prover", &row.prover)?, row.epoch)));
+        }
+    }
+    Ok(superseded)
 }
 
 impl PgStore {
@@ -162,25 +264,47 @@ impl PgStore {
         }
     }
 
-    /// What the transaction has committed for the epochs and provers of a batch.
-    async fn committed(tx: &mut Tx<'_>, quotes: &[(B256, SignedEpochProofQuote)]) -> Result<Committed, StoreError> {
+    /// What the transaction has committed for the epochs and provers of a batch, and for each
+    /// prover and epoch with pending quotes, how many and the latest one's `seq`.
+    async fn committed(
+        tx: &mut Tx<'_>,
+        quotes: &[(B256, SignedEpochProofQuote)],
+    ) -> Result<(Committed, HashMap<Pair, PendingOf>), StoreError> {
         let (epochs, pairs) = Plan::keys(quotes)?;
         let epochs: Vec<i64> = epochs.into_iter().collect();
         let mut committed = Committed::default();
-        // One round trip for what each epoch of the batch holds: whether it is proven or pruned
-        // (`proven` true or false) or claimed, and how many pending quotes it has.
-        let states = sqlx::query!(
-            r#"SELECT e.epoch AS "epoch!",
+        let mut pending_of = HashMap::new();
+        let (provers, pair_epochs): (Vec<Vec<u8>>, Vec<i64>) = pairs.iter().map(|(p, e)| (p.to_vec(), *e)).unzip();
+        // One round trip for what each epoch of the batch holds (whether it is proven or pruned,
+        // `proven` true or false, or claimed, and how many pending quotes it has) and which of the
+        // batch's provers have a pending quote in it: the counts are rows the database keeps
+        // (migration 0005), so this costs the same however full the epoch is.
+        let rows = sqlx::query!(
+            r#"SELECT e.epoch AS "epoch!", NULL::bytea AS prover, NULL::int8 AS pending_seq,
                    EXISTS (SELECT 1 FROM claims c WHERE c.outcome = 'open' AND c.epoch = e.epoch) AS "claimed!",
                    (SELECT d.proven_at_l1 <> 0 FROM epochs d
-                     WHERE d.epoch = e.epoch AND (d.proven_at_l1 <> 0 OR d.pruned_at_l1 <> 0)) AS "proven?",
-                   (SELECT COUNT(*) FROM quotes q WHERE q.status = 'pending' AND q.epoch = e.epoch) AS "pending!"
-               FROM UNNEST($1::int8[]) AS e(epoch)"#,
-            &epochs
+                     WHERE d.epoch = e.epoch AND (d.proven_at_l1 <> 0 OR d.pruned_at_l1 <> 0)) AS proven,
+                   COALESCE((SELECT p.pending FROM epoch_pending p WHERE p.epoch = e.epoch), 0) AS "pending!"
+               FROM UNNEST($1::int8[]) AS e(epoch)
+               UNION ALL
+               SELECT p.epoch, p.prover, p.pending_seq, FALSE, NULL, p.pending
+               FROM prover_epoch_quotes p JOIN UNNEST($2::bytea[], $3::int8[]) AS k(prover, epoch)
+                 ON p.epoch = k.epoch AND p.prover = k.prover
+               WHERE p.pending > 0"#,
+            &epochs,
+            &provers,
+            &pair_epochs
         )
         .fetch_all(&mut **tx)
         .await?;
-        for row in states {
+        for row in rows {
+            if let Some(prover) = row.prover {
+                let r = RowReader::new("prover_epoch_quotes", format_args!("epoch {}", row.epoch));
+                let pair = (r.address("prover", &prover)?, row.epoch);
+                committed.has_pending.insert(pair);
+                pending_of.insert(pair, PendingOf { count: row.pending, latest: row.pending_seq });
+                continue;
+            }
             // Proven or pruned wins over claimed: the claim of a decided epoch is history.
             let closed = match (row.proven, row.claimed) {
                 (Some(true), _) => Some(EpochClosed::Proven),
@@ -193,22 +317,7 @@ impl PgStore {
             }
             committed.pending.insert(row.epoch, row.pending);
         }
-        let (provers, pair_epochs): (Vec<Vec<u8>>, Vec<i64>) = pairs.iter().map(|(p, e)| (p.to_vec(), *e)).unzip();
-        let has_pending = sqlx::query!(
-            r#"SELECT DISTINCT q.prover AS "prover!", q.epoch AS "epoch!"
-               FROM quotes q JOIN UNNEST($1::bytea[], $2::int8[]) AS k(prover, epoch)
-                 ON q.prover = k.prover AND q.epoch = k.epoch
-               WHERE q.status = 'pending'"#,
-            &provers,
-            &pair_epochs
-        )
-        .fetch_all(&mut **tx)
-        .await?;
-        for row in has_pending {
-            let r = RowReader::new("quotes", format_args!("of epoch {}", row.epoch));
-            committed.has_pending.insert((r.address("prover", &row.prover)?, row.epoch));
-        }
-        Ok(committed)
+        Ok((committed, pending_of))
     }
 }
 
@@ -225,9 +334,8 @@ impl NodeStore for PgStore {
         if quotes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
-        lock_events(&mut tx).await?;
-        let committed = Self::committed(&mut tx, quotes).await?;
+        let mut tx = begin_locked(&self.pool).await?;
+        let (committed, pending_of) = Self::committed(&mut tx, quotes).await?;
         let plan = Plan::new(quotes, committed, per_epoch_cap)?;
         if plan.is_empty() {
             // Release the events lock now rather than when the connection is next used.
@@ -240,7 +348,7 @@ impl NodeStore for PgStore {
         for (id, quote) in plan.admitted() {
             columns.push(id, quote)?;
         }
-        let inserted: HashSet<B256> = sqlx::query_scalar!(
+        let rows = sqlx::query!(
             r#"INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address,
                    basis_point_fee, bond_amount, valid_until_slot, signature, received_at_ms, status,
                    status_changed_at_ms)
@@ -252,7 +360,7 @@ impl NodeStore for PgStore {
                    basis_point_fee, bond_amount, valid_until_slot, signature, n)
                ORDER BY n
                ON CONFLICT (id) DO NOTHING
-               RETURNING id"#,
+               RETURNING id, seq"#,
             &columns.id,
             &columns.prover,
             &columns.epoch,
@@ -267,41 +375,21 @@ impl NodeStore for PgStore {
             now
         )
         .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|id| RowReader::new("quotes", "just inserted").b256("id", id))
-        .collect::<Result<_, _>>()?;
+        .await?;
+        let mut seq_of = HashMap::with_capacity(rows.len());
+        for row in rows {
+            seq_of.insert(RowReader::new("quotes", "just inserted").b256("id", &row.id)?, row.seq);
+        }
+        let inserted: HashSet<B256> = seq_of.keys().copied().collect();
 
         // The last inserted quote of each prover and epoch stays pending; everything else of
         // theirs that is pending is superseded.
         let keepers = plan.keepers(&inserted)?;
-        let mut superseded = Vec::new();
-        if !keepers.is_empty() {
-            let mut provers = Vec::new();
-            let mut epochs = Vec::new();
-            let mut keep = Vec::new();
-            for ((prover, epoch), id) in &keepers {
-                provers.push(prover.to_vec());
-                epochs.push(*epoch);
-                keep.push(id.to_vec());
-            }
-            let rows = sqlx::query!(
-                r#"UPDATE quotes AS q SET status = 'superseded', status_changed_at_ms = $1
-                   FROM UNNEST($2::bytea[], $3::int8[], $4::bytea[]) AS k(prover, epoch, keep)
-                   WHERE q.status = 'pending' AND q.prover = k.prover AND q.epoch = k.epoch AND q.id <> k.keep
-                   RETURNING q.id AS "id!", q.prover AS "prover!", q.epoch AS "epoch!""#,
-                now,
-                &provers,
-                &epochs,
-                &keep
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
-                let r = RowReader::new("quotes", "just superseded");
-                superseded.push((r.b256("id", &row.id)?, (r.address("prover", &row.prover)?, row.epoch)));
-            }
-        }
+        let superseded = if keepers.is_empty() {
+            Vec::new()
+        } else {
+            supersede(&mut tx, &plan, &keepers, &seq_of, &pending_of, now).await?
+        };
         let (outcomes, events) = plan.finish(&inserted, &keepers, superseded);
         append_events(&mut tx, &events, now).await?;
         tx.commit().await?;
@@ -359,6 +447,8 @@ impl NodeStore for PgStore {
             )
             .execute(&mut *tx)
             .await?;
+            // The pending counts of epochs that hold no quote any more (all zero by now).
+            sqlx::query!("DELETE FROM epoch_pending WHERE epoch < $1", below).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(deleted.unsigned_abs())
@@ -749,8 +839,7 @@ impl NodeStore for PgStore {
     }
 
     async fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_events(&mut tx).await?;
+        let mut tx = begin_locked(&self.pool).await?;
         let now = now_ms();
         let l1_block = int("chain_cursor.l1_block", cursor.l1_block)?;
         let mut events = Vec::new();
@@ -844,8 +933,7 @@ impl NodeStore for PgStore {
     async fn rollback_to(&self, fork: ChainCursor, deposits: &[(Address, U256)]) -> Result<(), StoreError> {
         let f = int("chain_cursor.l1_block", fork.l1_block)?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        lock_events(&mut tx).await?;
+        let mut tx = begin_locked(&self.pool).await?;
         let touched = sqlx::query_scalar!(
             r#"SELECT DISTINCT epoch AS "epoch!" FROM l2_blocks WHERE l1_block > $1 OR pruned_at_l1 > $1
                UNION SELECT epoch FROM epochs WHERE proven_at_l1 > $1 OR pruned_at_l1 > $1"#,

@@ -1,6 +1,6 @@
-//! The embedded SQLite store: one file, one connection (SQLite runs one writer at a time), and
-//! statements run row by row inside a transaction, which costs nothing without a network between
-//! the node and its database. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
+//! The embedded SQLite store: one file, one connection (SQLite runs one writer at a time). A batch
+//! of quotes is stored with one statement per step (each statement is a round trip to the
+//! connection's thread); the rest runs row by row. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
 //! byte by byte, so they order as numbers); ids, addresses and signatures are BLOBs.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -8,7 +8,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use alloy::primitives::{Address, B256, U256};
 use epoch_quote::SignedEpochProofQuote;
 use sqlx::{
-    SqliteConnection, SqlitePool, Transaction,
+    QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions},
 };
 
@@ -81,14 +81,16 @@ type Tx<'c> = Transaction<'c, sqlx::Sqlite>;
 
 /// Appends events in the caller's transaction.
 async fn append_events(tx: &mut SqliteConnection, events: &[NodeEvent], now: i64) -> Result<(), StoreError> {
-    for event in events {
-        sqlx::query("INSERT INTO events (kind, data, epoch, created_at_ms) VALUES (?, ?, ?, ?)")
-            .bind(event.kind().as_str())
-            .bind(event.data())
-            .bind(event.epoch().and_then(key))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+    // In one statement, in order: SQLite numbers the rows of a multi-row insert as listed.
+    for chunk in events.chunks(1_000) {
+        let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO events (kind, data, epoch, created_at_ms) ");
+        insert.push_values(chunk, |mut row, event| {
+            row.push_bind(event.kind().as_str())
+                .push_bind(event.data())
+                .push_bind(event.epoch().and_then(key))
+                .push_bind(now);
+        });
+        insert.build().persistent(false).execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -163,22 +165,25 @@ impl SqliteStore {
                 }
                 (None, None) => {}
             }
-            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quotes WHERE status = 'pending' AND epoch = ?")
+            // Counts the database keeps (migration 0005): the same cost however full the epoch is.
+            let pending: Option<i64> = sqlx::query_scalar("SELECT pending FROM epoch_pending WHERE epoch = ?")
                 .bind(epoch)
-                .fetch_one(&mut **tx)
+                .fetch_optional(&mut **tx)
                 .await?;
-            committed.pending.insert(epoch, pending);
+            committed.pending.insert(epoch, pending.unwrap_or(0));
         }
-        for (prover, epoch) in pairs {
-            let found: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM quotes WHERE prover = ? AND epoch = ? AND status = 'pending' LIMIT 1",
-            )
-            .bind(prover.as_slice())
-            .bind(epoch)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if found.is_some() {
-                committed.has_pending.insert((prover, epoch));
+        if !pairs.is_empty() {
+            let mut lookup = QueryBuilder::<Sqlite>::new(
+                "SELECT prover, epoch FROM prover_epoch_quotes WHERE pending > 0 AND (prover, epoch) IN (",
+            );
+            lookup.push_values(&pairs, |mut row, (prover, epoch)| {
+                row.push_bind(prover.as_slice()).push_bind(*epoch);
+            });
+            lookup.push(")");
+            let found: Vec<(Vec<u8>, i64)> = lookup.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
+            for (prover, epoch) in found {
+                let r = RowReader::new("prover_epoch_quotes", format_args!("epoch {epoch}"));
+                committed.has_pending.insert((r.address("prover", &prover)?, epoch));
             }
         }
         Ok(committed)
@@ -206,48 +211,75 @@ impl NodeStore for SqliteStore {
             return Ok(plan.refused());
         }
         let now = now_ms();
-        let mut inserted = HashSet::new();
+        // One statement for the batch's quotes and one for what they supersede: each statement is
+        // a round trip to the connection's thread, which cost more than the rows themselves.
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, \
+             basis_point_fee, bond_amount, valid_until_slot, signature, received_at_ms, status, status_changed_at_ms) ",
+        );
+        let mut rows = Vec::new();
         for (id, quote) in plan.admitted() {
             let q = &quote.quote;
-            let stored: Option<Vec<u8>> = sqlx::query_scalar(
-                "INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, \
-                 basis_point_fee, bond_amount, valid_until_slot, signature, received_at_ms, status, status_changed_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?12) \
-                 ON CONFLICT (id) DO NOTHING RETURNING id",
-            )
-            .bind(id.as_slice())
-            .bind(q.prover.as_slice())
-            .bind(int256("quotes.epoch", q.epoch_number)?)
-            .bind(int256("quotes.epoch_init_block", q.epoch_init_block)?)
-            .bind(int256("quotes.epoch_final_block", q.epoch_final_block)?)
-            .bind(&blob(q.total_fees)[..])
-            .bind(q.rollup_address.as_slice())
-            .bind(i64::from(q.basis_point_fee))
-            .bind(&blob(q.bond_amount)[..])
-            .bind(&blob(q.valid_until_slot)[..])
-            .bind(&quote.signature.as_bytes()[..])
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if stored.is_some() {
-                inserted.insert(*id);
-            }
+            rows.push((
+                id,
+                q,
+                int256("quotes.epoch", q.epoch_number)?,
+                int256("quotes.epoch_init_block", q.epoch_init_block)?,
+                int256("quotes.epoch_final_block", q.epoch_final_block)?,
+                &quote.signature,
+            ));
         }
+        insert.push_values(&rows, |mut row, (id, q, epoch, init_block, final_block, signature)| {
+            row.push_bind(id.as_slice())
+                .push_bind(q.prover.as_slice())
+                .push_bind(*epoch)
+                .push_bind(*init_block)
+                .push_bind(*final_block)
+                .push_bind(blob(q.total_fees).to_vec())
+                .push_bind(q.rollup_address.as_slice())
+                .push_bind(i64::from(q.basis_point_fee))
+                .push_bind(blob(q.bond_amount).to_vec())
+                .push_bind(blob(q.valid_until_slot).to_vec())
+                .push_bind(signature.as_bytes().to_vec())
+                .push_bind(now)
+                .push("'pending'")
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let inserted: HashSet<B256> = insert
+            .build_query_scalar::<Vec<u8>>()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|id| RowReader::new("quotes", "just inserted").b256("id", id))
+            .collect::<Result<_, _>>()?;
+
+        // The last inserted quote of each prover and epoch stays pending; everything else of
+        // theirs that is pending is superseded. A keeper's id belongs to its own pair only, so
+        // leaving every keeper out is leaving out each pair's own.
         let keepers = plan.keepers(&inserted)?;
         let mut superseded = Vec::new();
-        for ((prover, epoch), keep) in &keepers {
-            let ids: Vec<Vec<u8>> = sqlx::query_scalar(
-                "UPDATE quotes SET status = 'superseded', status_changed_at_ms = ? \
-                 WHERE status = 'pending' AND prover = ? AND epoch = ? AND id <> ? RETURNING id",
-            )
-            .bind(now)
-            .bind(prover.as_slice())
-            .bind(*epoch)
-            .bind(keep.as_slice())
-            .fetch_all(&mut *tx)
-            .await?;
-            for id in ids {
-                superseded.push((RowReader::new("quotes", "just superseded").b256("id", &id)?, (*prover, *epoch)));
+        if !keepers.is_empty() {
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE quotes SET status = 'superseded', status_changed_at_ms = ");
+            update.push_bind(now).push(" WHERE status = 'pending' AND (prover, epoch) IN (VALUES ");
+            let mut pairs = update.separated(", ");
+            for (prover, epoch) in keepers.keys() {
+                pairs.push("(").push_bind_unseparated(prover.as_slice()).push_unseparated(", ");
+                pairs.push_bind_unseparated(*epoch).push_unseparated(")");
+            }
+            update.push(") AND id NOT IN (");
+            let mut kept = update.separated(", ");
+            for id in keepers.values() {
+                kept.push_bind(id.as_slice());
+            }
+            update.push(") RETURNING id, prover, epoch");
+            let rows: Vec<(Vec<u8>, Vec<u8>, i64)> =
+                update.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
+            for (id, prover, epoch) in rows {
+                let r = RowReader::new("quotes", "just superseded");
+                superseded.push((r.b256("id", &id)?, (r.address("prover", &prover)?, epoch)));
             }
         }
         let (outcomes, events) = plan.finish(&inserted, &keepers, superseded);
@@ -300,6 +332,8 @@ impl NodeStore for SqliteStore {
                 .bind(below)
                 .execute(&mut *tx)
                 .await?;
+            // The pending counts of epochs that hold no quote any more (all zero by now).
+            sqlx::query("DELETE FROM epoch_pending WHERE epoch < ?").bind(below).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(deleted)

@@ -210,11 +210,16 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
     assert_eq!(store.first_event_kept(4).await.expect("reads"), seq(3));
     assert_eq!(store.first_event_kept(5).await.expect("reads"), seq(4));
 
+    // Migration 0005 counted the pending quote: with room for one, epoch 3 is full for another
+    // prover, and the migrated quote's own prover still has its place.
+    let (other_id, other) = quote(1, 3, 450);
+    assert_eq!(store.insert_quote(other_id, &other, 1).await.expect("answers"), InsertOutcome::EpochFull);
+
     // The node goes on from there: a newer quote of the same prover supersedes the migrated one
     // (the converted addresses compare equal), and expiry compares the converted slots.
     let (newer_id, newer) = quote(0, 3, 400);
     assert_eq!(
-        store.insert_quote(newer_id, &newer, 100).await.expect("stores"),
+        store.insert_quote(newer_id, &newer, 1).await.expect("stores"),
         InsertOutcome::Stored { superseded: vec![pending_id] }
     );
     let update = ChainUpdate { current_slot: 11, ..ChainUpdate::default() };

@@ -115,6 +115,61 @@ both_backends!(the_per_epoch_cap_bounds_storage, |store: Store, _url: String| as
     );
 });
 
+both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |store: Store, _url: String| async move {
+    // Room for two pending quotes in epoch 3; every quote is valid through slot 10.
+    let (a, qa) = quote(0, 3, 250);
+    let (b, qb) = quote(1, 3, 260);
+    store.insert_quote(a, &qa, 2).await.expect("stores");
+    let expire = ChainUpdate { current_slot: 11, ..ChainUpdate::default() };
+    store.apply(cursor(200), &expire).await.expect("expires");
+    assert_eq!(status(&store, a).await, QuoteStatus::Expired);
+
+    // The expired quote no longer counts, nor does it stand in for its prover: a newer quote of
+    // theirs supersedes nothing.
+    let (a2, qa2) = quote(0, 3, 240);
+    assert_eq!(store.insert_quote(a2, &qa2, 2).await.expect("stores"), InsertOutcome::Stored { superseded: vec![] });
+
+    // The expiry's L1 block leaves the chain: the prover has two pending quotes again, and the
+    // epoch is full for anyone else.
+    store.rollback_to(cursor(150), &[]).await.expect("rolls back");
+    assert_eq!((status(&store, a).await, status(&store, a2).await), (QuoteStatus::Pending, QuoteStatus::Pending));
+    assert_eq!(store.insert_quote(b, &qb, 2).await.expect("answers"), InsertOutcome::EpochFull);
+
+    // The prover's next quote supersedes both, and the room it frees is taken.
+    let (a3, qa3) = quote(0, 3, 230);
+    let mut both = vec![a, a2];
+    both.sort();
+    assert_eq!(store.insert_quote(a3, &qa3, 2).await.expect("stores"), InsertOutcome::Stored { superseded: both });
+    assert!(matches!(store.insert_quote(b, &qb, 2).await.expect("stores"), InsertOutcome::Stored { .. }));
+    let (a4, qa4) = quote(0, 3, 220);
+    assert_eq!(
+        store.insert_quote(a4, &qa4, 2).await.expect("stores"),
+        InsertOutcome::Stored { superseded: vec![a3] },
+        "one pending quote again: superseded by its key"
+    );
+    let pending: Vec<B256> = store
+        .quotes_page(3, Some(QuoteStatus::Pending), None, None, 10)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(pending, vec![a4, b]);
+
+    // A claim takes the epoch's quotes out of pending: once it is rolled back they count again.
+    let claim = ClaimRecord { epoch: 3, quote_id: b, bond_provider: qb.quote.prover, l1_block: 160, ..store_claim() };
+    apply(&store, 160, vec![ChainEvent::Claimed(claim)]).await;
+    store.rollback_to(cursor(155), &[]).await.expect("rolls back");
+    let (c, qc) = quote(1, 3, 200);
+    assert_eq!(
+        store.insert_quote(c, &qc, 2).await.expect("stores"),
+        InsertOutcome::Stored { superseded: vec![b] },
+        "the prover whose quote was claimed and restored"
+    );
+    let (d, qd) = quote(0, 4, 200);
+    assert!(matches!(store.insert_quote(d, &qd, 1).await.expect("stores"), InsertOutcome::Stored { .. }));
+});
+
 both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _url: String| async move {
     apply(&store, 101, vec![block(1, 0, 3_000), block(2, 0, 7_000)]).await;
     let epoch = store.epoch(0).await.expect("reads").expect("known");
