@@ -4,10 +4,11 @@
 -- epoch's pending quotes: that count walked every index entry a superseded quote left behind
 -- and slowed intake down as an epoch filled.
 --
--- With the counts, each prover's latest pending quote (`pending_seq`, set as quotes are inserted):
--- while a prover has exactly one pending quote in an epoch it is that one, so a newer quote
--- supersedes it by its key instead of looking it up among the pending quotes, whose indexes also
--- hold an entry for every quote superseded since the last vacuum.
+-- With the counts, the `seq` of the last pending quote inserted per prover and epoch
+-- (`pending_seq`, set on insert and never cleared): while the prover has exactly one pending
+-- quote in the epoch and that one is still pending, it is the one, so a newer quote supersedes it
+-- by its key instead of looking it up among the pending quotes, whose indexes also hold an entry
+-- for every quote superseded since the last vacuum.
 --
 -- No quote may change between the backfill below and the triggers (a replica of the earlier
 -- build still running): the migration holds the table's lock until it commits.
@@ -28,7 +29,7 @@ UPDATE prover_epoch_quotes p SET pending = c.pending, pending_seq = c.pending_se
           WHERE status = 'pending' GROUP BY epoch, prover) AS c
     WHERE p.epoch = c.epoch AND p.prover = c.prover;
 INSERT INTO epoch_pending (epoch, pending)
-    SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' GROUP BY epoch;
+    SELECT epoch, COUNT(*) FILTER (WHERE status = 'pending') FROM quotes GROUP BY epoch;
 
 CREATE OR REPLACE FUNCTION count_inserted_quotes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -47,7 +48,9 @@ END
 $$;
 
 -- An update moves the counts by the rows that became pending less the rows that stopped being;
--- a delete by the pending rows it removed.
+-- a delete by the pending rows it removed. Both rows exist by then: every epoch holding a quote
+-- has its `epoch_pending` row (from the backfill above or the insert), and retention deletes one
+-- only once the epoch holds no quote.
 CREATE FUNCTION count_updated_quotes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     WITH change AS (

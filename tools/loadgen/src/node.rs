@@ -85,17 +85,15 @@ async fn measure(
     let insert =
         if args.sqlite { sqlite_insert_rate(connections).await? } else { insert_rate(url, connections).await? };
 
+    let mut stored = 0;
     if args.stored > 0 {
         let started = Instant::now();
         let store = coordination_node::store::Store::connect(url).await?;
         let per_epoch = args.stored.min(1_000);
         let epochs = args.stored.div_ceil(per_epoch) as u64;
         crate::explorer::store_quotes(&store, STORED_FROM..STORED_FROM + epochs, per_epoch, args.provers).await?;
-        eprintln!(
-            "stored {} quotes in {epochs} epochs in {:.1} s",
-            per_epoch as u64 * epochs,
-            started.elapsed().as_secs_f64()
-        );
+        stored = per_epoch as u64 * epochs;
+        eprintln!("stored {stored} quotes in {epochs} epochs in {:.1} s", started.elapsed().as_secs_f64());
     }
 
     let (_state, addr, node) = start_node(chain, url, 200).await?;
@@ -111,7 +109,7 @@ async fn measure(
         "{} quotes from {} provers, {connections} keep-alive connections, node on {backend}, {} quotes stored before:\n",
         args.quotes,
         provers.len(),
-        args.stored
+        stored
     );
     println!("| measure | rate | p50 | p99 |");
     println!("|---|---:|---:|---:|");

@@ -79,14 +79,27 @@ fn decode_all<R, T>(rows: Vec<R>, decode: impl Fn(R) -> Result<T, StoreError>) -
 
 type Tx<'c> = Transaction<'c, Postgres>;
 
-/// Begins a transaction ordered with every other write that appends events (quote inserts,
-/// watcher steps, reorg rollbacks): the events table is locked until the transaction ends, so the
-/// transaction sees everything such a write committed before it, on this replica or another, and
-/// events commit in the order of their sequence numbers (a reader that has seen `seq` never later
-/// finds a smaller one appear).
-async fn begin_locked(pool: &PgPool) -> Result<Tx<'static>, StoreError> {
-    // One round trip for both: the writer's transactions are serial, so each one saved counts.
-    Ok(pool.begin_with("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await?)
+/// Begins, on a connection of `$pool` bound to `$conn`, the transaction `$tx`, ordered with every
+/// other write that appends events (quote inserts, watcher steps, reorg rollbacks): the events
+/// table is locked until the transaction ends, so the transaction sees everything such a write
+/// committed before it, on this replica or another, and events commit in the order of their
+/// sequence numbers (a reader that has seen `seq` never later finds a smaller one appear).
+///
+/// `BEGIN` and the lock go in one round trip (the writer's transactions are serial, so each one
+/// saved counts). Should the lock fail (a `lock_timeout`, a cancelled statement), the connection
+/// is left inside a failed transaction that nothing would roll back, so it is closed instead of
+/// going back to the pool.
+macro_rules! begin_locked {
+    ($pool:expr, $conn:ident, $tx:ident) => {
+        let mut $conn = $pool.acquire().await?;
+        let mut $tx = match $conn.begin_with("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await {
+            Ok(tx) => tx,
+            Err(error) => {
+                $conn.close_on_drop();
+                return Err(error.into());
+            }
+        };
+    };
 }
 
 /// Appends events in the caller's transaction, which holds the events lock.
@@ -121,15 +134,17 @@ async fn append_events(tx: &mut Tx<'_>, events: &[NodeEvent], now: i64) -> Resul
 #[derive(Clone, Copy, Debug)]
 struct PendingOf {
     count: i64,
-    /// The `seq` of the latest one inserted (`prover_epoch_quotes.pending_seq`).
-    latest: Option<i64>,
+    /// The `seq` of the last pending quote inserted (`prover_epoch_quotes.pending_seq`), which may
+    /// have stopped being pending since.
+    last_inserted: Option<i64>,
 }
 
 /// Supersedes, for each prover and epoch of `keepers`, every pending quote but the keeper, and
 /// returns each one's id with its prover and epoch. A prover with one pending quote before the
-/// batch has it at `latest`, so what is superseded is found by key (with the batch's own earlier
-/// quotes): the same cost however many quotes the prover sent before. Otherwise (more than one
-/// pending, as after a reorg restored an expired quote, or the latest no longer pending) the
+/// batch has it, as a rule, at `last_inserted`, so what is superseded is found by key (with the
+/// batch's own earlier quotes): the same cost however many quotes the prover sent before.
+/// Otherwise (more than one pending, as after a reorg restored an expired quote, or the one at
+/// `last_inserted` no longer pending) the
 /// prover's pending quotes are looked up, which walks the index entries every superseded quote
 /// left there until vacuum.
 async fn supersede(
@@ -141,15 +156,16 @@ async fn supersede(
     now: i64,
 ) -> Result<Vec<(B256, Pair)>, StoreError> {
     let mut by_key = Vec::new();
-    // The latest quote each such prover had pending: it must be found pending at its key.
-    let mut expected = HashMap::new();
+    // The quote each such prover had pending, by its key: if it is not pending there any more,
+    // the prover's pending quote is elsewhere and is looked up.
+    let mut must_be_pending = HashMap::new();
     let mut look_up = HashSet::new();
     for pair in keepers.keys() {
         match pending_of.get(pair) {
             None => {}
-            Some(PendingOf { count: 1, latest: Some(seq) }) => {
+            Some(PendingOf { count: 1, last_inserted: Some(seq) }) => {
                 by_key.push(*seq);
-                expected.insert(*seq, *pair);
+                must_be_pending.insert(*seq, *pair);
             }
             Some(_) => {
                 look_up.insert(*pair);
@@ -167,7 +183,9 @@ async fn supersede(
     let mut superseded = Vec::new();
     if !by_key.is_empty() {
         // The status test is written so that the planner cannot match it to a partial index of
-        // pending quotes (it would combine that index, dead entries and all, with the key's).
+        // pending quotes: with `status = 'pending'` it combined that index, dead entries and all,
+        // with the key's (EXPLAIN after 100,000 quotes of 50 provers: 95,850 entries read, 4.4 ms,
+        // against 0.3 ms by key alone; BENCHMARKS.md, "Pending counts kept by the database").
         let rows = sqlx::query!(
             r#"UPDATE quotes SET status = 'superseded', status_changed_at_ms = $1
                WHERE seq = ANY($2) AND CASE WHEN status = 'pending' THEN TRUE ELSE FALSE END
@@ -178,12 +196,11 @@ async fn supersede(
         .fetch_all(&mut **tx)
         .await?;
         for row in rows {
-            expected.remove(&row.seq);
-            let r = RowReader::new("quotes", "just superseded");
-            superseded.push((r.b256("id", &row.id)?, (r.address("prover", &row.prover)?, row.epoch)));
+            must_be_pending.remove(&row.seq);
+            superseded.push(just_superseded(&row.id, &row.prover, row.epoch)?);
         }
     }
-    look_up.extend(expected.into_values());
+    look_up.extend(must_be_pending.into_values());
     if !look_up.is_empty() {
         let mut provers = Vec::new();
         let mut epochs = Vec::new();
@@ -208,11 +225,16 @@ async fn supersede(
         .fetch_all(&mut **tx)
         .await?;
         for row in rows {
-            let r = RowReader::new("quotes", "just superseded");
-            superseded.push((r.b256("id", &row.id)?, (r.address("prover", &row.prover)?, row.epoch)));
+            superseded.push(just_superseded(&row.id, &row.prover, row.epoch)?);
         }
     }
     Ok(superseded)
+}
+
+/// A superseded quote's id, prover and epoch as the update returned them.
+fn just_superseded(id: &[u8], prover: &[u8], epoch: i64) -> Result<(B256, Pair), StoreError> {
+    let r = RowReader::new("quotes", "just superseded");
+    Ok((r.b256("id", id)?, (r.address("prover", prover)?, epoch)))
 }
 
 impl PgStore {
@@ -265,7 +287,7 @@ impl PgStore {
     }
 
     /// What the transaction has committed for the epochs and provers of a batch, and for each
-    /// prover and epoch with pending quotes, how many and the latest one's `seq`.
+    /// prover and epoch with pending quotes, how many and the `seq` of the last one inserted.
     async fn committed(
         tx: &mut Tx<'_>,
         quotes: &[(B256, SignedEpochProofQuote)],
@@ -302,7 +324,7 @@ impl PgStore {
                 let r = RowReader::new("prover_epoch_quotes", format_args!("epoch {}", row.epoch));
                 let pair = (r.address("prover", &prover)?, row.epoch);
                 committed.has_pending.insert(pair);
-                pending_of.insert(pair, PendingOf { count: row.pending, latest: row.pending_seq });
+                pending_of.insert(pair, PendingOf { count: row.pending, last_inserted: row.pending_seq });
                 continue;
             }
             // Proven or pruned wins over claimed: the claim of a decided epoch is history.
@@ -334,7 +356,7 @@ impl NodeStore for PgStore {
         if quotes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = begin_locked(&self.pool).await?;
+        begin_locked!(self.pool, conn, tx);
         let (committed, pending_of) = Self::committed(&mut tx, quotes).await?;
         let plan = Plan::new(quotes, committed, per_epoch_cap)?;
         if plan.is_empty() {
@@ -447,8 +469,8 @@ impl NodeStore for PgStore {
             )
             .execute(&mut *tx)
             .await?;
-            // The pending counts of epochs that hold no quote any more (all zero by now).
-            sqlx::query!("DELETE FROM epoch_pending WHERE epoch < $1", below).execute(&mut *tx).await?;
+            // The pending counts of epochs that hold no quote any more.
+            sqlx::query!("DELETE FROM epoch_pending WHERE pending = 0 AND epoch < $1", below).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(deleted.unsigned_abs())
@@ -839,7 +861,7 @@ impl NodeStore for PgStore {
     }
 
     async fn apply(&self, cursor: ChainCursor, update: &ChainUpdate) -> Result<(), StoreError> {
-        let mut tx = begin_locked(&self.pool).await?;
+        begin_locked!(self.pool, conn, tx);
         let now = now_ms();
         let l1_block = int("chain_cursor.l1_block", cursor.l1_block)?;
         let mut events = Vec::new();
@@ -933,7 +955,7 @@ impl NodeStore for PgStore {
     async fn rollback_to(&self, fork: ChainCursor, deposits: &[(Address, U256)]) -> Result<(), StoreError> {
         let f = int("chain_cursor.l1_block", fork.l1_block)?;
         let now = now_ms();
-        let mut tx = begin_locked(&self.pool).await?;
+        begin_locked!(self.pool, conn, tx);
         let touched = sqlx::query_scalar!(
             r#"SELECT DISTINCT epoch AS "epoch!" FROM l2_blocks WHERE l1_block > $1 OR pruned_at_l1 > $1
                UNION SELECT epoch FROM epochs WHERE proven_at_l1 > $1 OR pruned_at_l1 > $1"#,

@@ -1,6 +1,6 @@
 //! The embedded SQLite store: one file, one connection (SQLite runs one writer at a time). A batch
-//! of quotes is stored with one statement per step (each statement is a round trip to the
-//! connection's thread); the rest runs row by row. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
+//! of quotes is inserted, superseded and recorded in events with multi-row statements (each
+//! statement is a round trip to the connection's thread); the rest runs a statement per row. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
 //! byte by byte, so they order as numbers); ids, addresses and signatures are BLOBs.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -35,6 +35,9 @@ const UINT256_COLUMNS: [(&str, &str); 7] = [
     ("claims", "bond_amount"),
     ("provers", "deposit"),
 ];
+
+/// Most rows one statement lists (each takes up to 13 of the 32,766 variables SQLite allows).
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// The SQLite store.
 #[derive(Clone, Debug)]
@@ -81,8 +84,8 @@ type Tx<'c> = Transaction<'c, sqlx::Sqlite>;
 
 /// Appends events in the caller's transaction.
 async fn append_events(tx: &mut SqliteConnection, events: &[NodeEvent], now: i64) -> Result<(), StoreError> {
-    // In one statement, in order: SQLite numbers the rows of a multi-row insert as listed.
-    for chunk in events.chunks(1_000) {
+    // In order: SQLite numbers the rows of a multi-row insert as listed (a test checks it).
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO events (kind, data, epoch, created_at_ms) ");
         insert.push_values(chunk, |mut row, event| {
             row.push_bind(event.kind().as_str())
@@ -172,11 +175,12 @@ impl SqliteStore {
                 .await?;
             committed.pending.insert(epoch, pending.unwrap_or(0));
         }
-        if !pairs.is_empty() {
+        let pairs: Vec<_> = pairs.into_iter().collect();
+        for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
             let mut lookup = QueryBuilder::<Sqlite>::new(
                 "SELECT prover, epoch FROM prover_epoch_quotes WHERE pending > 0 AND (prover, epoch) IN (",
             );
-            lookup.push_values(&pairs, |mut row, (prover, epoch)| {
+            lookup.push_values(chunk, |mut row, (prover, epoch)| {
                 row.push_bind(prover.as_slice()).push_bind(*epoch);
             });
             lookup.push(")");
@@ -211,12 +215,9 @@ impl NodeStore for SqliteStore {
             return Ok(plan.refused());
         }
         let now = now_ms();
-        // One statement for the batch's quotes and one for what they supersede: each statement is
-        // a round trip to the connection's thread, which cost more than the rows themselves.
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, rollup_address, \
-             basis_point_fee, bond_amount, valid_until_slot, signature, received_at_ms, status, status_changed_at_ms) ",
-        );
+        // A statement for the batch's quotes and one for what they supersede (per
+        // `ROWS_PER_STATEMENT`): each statement is a round trip to the connection's thread, which
+        // cost more than the rows themselves.
         let mut rows = Vec::new();
         for (id, quote) in plan.admitted() {
             let q = &quote.quote;
@@ -229,49 +230,53 @@ impl NodeStore for SqliteStore {
                 &quote.signature,
             ));
         }
-        insert.push_values(&rows, |mut row, (id, q, epoch, init_block, final_block, signature)| {
-            row.push_bind(id.as_slice())
-                .push_bind(q.prover.as_slice())
-                .push_bind(*epoch)
-                .push_bind(*init_block)
-                .push_bind(*final_block)
-                .push_bind(blob(q.total_fees).to_vec())
-                .push_bind(q.rollup_address.as_slice())
-                .push_bind(i64::from(q.basis_point_fee))
-                .push_bind(blob(q.bond_amount).to_vec())
-                .push_bind(blob(q.valid_until_slot).to_vec())
-                .push_bind(signature.as_bytes().to_vec())
-                .push_bind(now)
-                .push("'pending'")
-                .push_bind(now);
-        });
-        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        let inserted: HashSet<B256> = insert
-            .build_query_scalar::<Vec<u8>>()
-            .persistent(false)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|id| RowReader::new("quotes", "just inserted").b256("id", id))
-            .collect::<Result<_, _>>()?;
+        let mut inserted = HashSet::new();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO quotes (id, prover, epoch, epoch_init_block, epoch_final_block, total_fees, \
+                 rollup_address, basis_point_fee, bond_amount, valid_until_slot, signature, received_at_ms, status, \
+                 status_changed_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, (id, q, epoch, init_block, final_block, signature)| {
+                row.push_bind(id.as_slice())
+                    .push_bind(q.prover.as_slice())
+                    .push_bind(*epoch)
+                    .push_bind(*init_block)
+                    .push_bind(*final_block)
+                    .push_bind(blob(q.total_fees).to_vec())
+                    .push_bind(q.rollup_address.as_slice())
+                    .push_bind(i64::from(q.basis_point_fee))
+                    .push_bind(blob(q.bond_amount).to_vec())
+                    .push_bind(blob(q.valid_until_slot).to_vec())
+                    .push_bind(signature.as_bytes().to_vec())
+                    .push_bind(now)
+                    .push("'pending'")
+                    .push_bind(now);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for id in insert.build_query_scalar::<Vec<u8>>().persistent(false).fetch_all(&mut *tx).await? {
+                inserted.insert(RowReader::new("quotes", "just inserted").b256("id", &id)?);
+            }
+        }
 
         // The last inserted quote of each prover and epoch stays pending; everything else of
         // theirs that is pending is superseded. A keeper's id belongs to its own pair only, so
         // leaving every keeper out is leaving out each pair's own.
         let keepers = plan.keepers(&inserted)?;
         let mut superseded = Vec::new();
-        if !keepers.is_empty() {
+        let keepers_listed: Vec<_> = keepers.iter().collect();
+        for chunk in keepers_listed.chunks(ROWS_PER_STATEMENT) {
             let mut update =
                 QueryBuilder::<Sqlite>::new("UPDATE quotes SET status = 'superseded', status_changed_at_ms = ");
             update.push_bind(now).push(" WHERE status = 'pending' AND (prover, epoch) IN (VALUES ");
             let mut pairs = update.separated(", ");
-            for (prover, epoch) in keepers.keys() {
+            for ((prover, epoch), _) in chunk {
                 pairs.push("(").push_bind_unseparated(prover.as_slice()).push_unseparated(", ");
                 pairs.push_bind_unseparated(*epoch).push_unseparated(")");
             }
             update.push(") AND id NOT IN (");
             let mut kept = update.separated(", ");
-            for id in keepers.values() {
+            for (_, id) in chunk {
                 kept.push_bind(id.as_slice());
             }
             update.push(") RETURNING id, prover, epoch");
@@ -332,8 +337,8 @@ impl NodeStore for SqliteStore {
                 .bind(below)
                 .execute(&mut *tx)
                 .await?;
-            // The pending counts of epochs that hold no quote any more (all zero by now).
-            sqlx::query("DELETE FROM epoch_pending WHERE epoch < ?").bind(below).execute(&mut *tx).await?;
+            // The pending counts of epochs that hold no quote any more.
+            sqlx::query("DELETE FROM epoch_pending WHERE pending = 0 AND epoch < ?").bind(below).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(deleted)

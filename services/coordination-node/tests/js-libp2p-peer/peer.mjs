@@ -5,8 +5,7 @@
 //   node peer.mjs <node multiaddr> <quote message, hex> <secp256k1 | ed25519>
 //
 // Prints one JSON line when started ({"peerId"}) and one when the quote was published
-// ({"published": [peer ids]}); exits 1 with {"error"} if no node subscribed to the quote topic
-// within 20 s.
+// ({"published": [peer ids]}); exits 1 with {"error"} if the quote reached no node within 20 s.
 
 // Node.js before 22 has no Promise.withResolvers, which a dependency of js-libp2p uses; the
 // modules are loaded after it is defined.
@@ -49,7 +48,16 @@ try {
     if (Date.now() > deadline) throw new Error('no node subscribed to the quote topic within 20 s')
     await sleep(50)
   }
-  const { recipients } = await peer.services.pubsub.publish(TOPIC, Buffer.from(messageHex, 'hex'))
+  // A node seen subscribing may not have the stream from this peer open yet, and then the
+  // message goes to no one: publish again (a new sequence number, so not a duplicate) until sent.
+  let recipients = []
+  while (recipients.length === 0) {
+    if (Date.now() > deadline) throw new Error('the quote reached no node within 20 s')
+    ;({ recipients } = await peer.services.pubsub
+      .publish(TOPIC, Buffer.from(messageHex, 'hex'))
+      .catch(() => ({ recipients: [] })))
+    if (recipients.length === 0) await sleep(50)
+  }
   console.log(JSON.stringify({ published: recipients.map(String) }))
   // Give the message time to leave before the connection closes.
   await sleep(1_000)

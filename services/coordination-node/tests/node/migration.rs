@@ -78,7 +78,7 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
         vec![
             Text(id.to_string()),
             Text(q.quote.prover.to_string()),
-            Int(3),
+            Int(q.quote.epoch_number.saturating_to::<i64>()),
             Text(q.quote.total_fees.to_string()),
             Text(q.quote.rollup_address.to_string()),
             Int(i64::from(q.quote.basis_point_fee)),
@@ -90,9 +90,13 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
             Int(at),
         ]
     };
+    // Epoch 6's only quote expired at L1 block 41: its epoch has no pending quote when migrated.
+    let (lapsed_id, lapsed) = quote(1, 6, 300);
     let statements = vec![
         (insert_quote, quote_values(old_id, &old, "superseded", 1_000)),
         (insert_quote, quote_values(pending_id, &pending, "pending", 2_000)),
+        (insert_quote, quote_values(lapsed_id, &lapsed, "expired", 3_000)),
+        ("UPDATE quotes SET status_l1_block = 41 WHERE id = $1", vec![Text(lapsed_id.to_string())]),
         (
             "INSERT INTO l2_blocks (number, epoch, slot, proposer, tx_count, fees, archive, l1_block) \
              VALUES (5, 3, 13, $1, 4, $2, $3, 41)",
@@ -234,6 +238,14 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
     drop(store);
     let again = Store::connect(&blank.url).await.expect("starts again");
     assert_eq!(again.quote(pending_id).await.expect("reads").expect("kept").status, QuoteStatus::Superseded);
+
+    // A reorg drops L1 block 41: epoch 6's quote is pending again, and counts towards the cap
+    // (migration 0005 gave its epoch a count too).
+    let cursor = again.cursor().await.expect("reads").expect("set");
+    again.rollback_to(ChainCursor { l1_block: 40, ..cursor }, &[]).await.expect("rolls back");
+    assert_eq!(again.quote(lapsed_id).await.expect("reads").expect("kept").status, QuoteStatus::Pending);
+    let (late_id, late) = quote(0, 6, 350);
+    assert_eq!(again.insert_quote(late_id, &late, 1).await.expect("answers"), InsertOutcome::EpochFull);
 }
 
 #[tokio::test]

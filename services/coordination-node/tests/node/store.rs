@@ -12,9 +12,10 @@ use epoch_quote::{EpochProofQuote, QuoteDomain, QuoteSigner, SignedEpochProofQuo
 
 use crate::both_backends;
 
-const KEYS: [&str; 2] = [
+const KEYS: [&str; 3] = [
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
 ];
 
 pub(crate) fn domain() -> QuoteDomain {
@@ -115,7 +116,39 @@ both_backends!(the_per_epoch_cap_bounds_storage, |store: Store, _url: String| as
     );
 });
 
-both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |store: Store, _url: String| async move {
+/// Checks the pending counts the database keeps (per epoch, and per prover and epoch) against
+/// the quotes themselves.
+async fn counts_agree(url: &str) {
+    type Counts = (Vec<(i64, i64)>, Vec<(i64, Vec<u8>, i64)>);
+    macro_rules! read {
+        ($pool:expr, $kept:expr, $counted:expr) => {{
+            let pool = $pool;
+            let by_epoch: Vec<(i64, i64)> = sqlx::query_as($kept.0).fetch_all(&pool).await.expect("reads");
+            let by_prover: Vec<(i64, Vec<u8>, i64)> = sqlx::query_as($kept.1).fetch_all(&pool).await.expect("reads");
+            let counted_epoch: Vec<(i64, i64)> = sqlx::query_as($counted.0).fetch_all(&pool).await.expect("reads");
+            let counted_prover: Vec<(i64, Vec<u8>, i64)> =
+                sqlx::query_as($counted.1).fetch_all(&pool).await.expect("reads");
+            pool.close().await;
+            ((by_epoch, by_prover), (counted_epoch, counted_prover))
+        }};
+    }
+    let kept_sql = (
+        "SELECT epoch, pending FROM epoch_pending WHERE pending <> 0 ORDER BY epoch",
+        "SELECT epoch, prover, pending FROM prover_epoch_quotes WHERE pending <> 0 ORDER BY epoch, prover",
+    );
+    let counted_sql = (
+        "SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' GROUP BY epoch ORDER BY epoch",
+        "SELECT epoch, prover, COUNT(*) FROM quotes WHERE status = 'pending' GROUP BY epoch, prover ORDER BY epoch, prover",
+    );
+    let (kept, counted): (Counts, Counts) = if url.starts_with("sqlite:") {
+        read!(sqlx::SqlitePool::connect(url).await.expect("opens"), kept_sql, counted_sql)
+    } else {
+        read!(sqlx::PgPool::connect(url).await.expect("connects"), kept_sql, counted_sql)
+    };
+    assert_eq!(kept, counted, "the pending counts kept match the quotes");
+}
+
+both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |store: Store, url: String| async move {
     // Room for two pending quotes in epoch 3; every quote is valid through slot 10.
     let (a, qa) = quote(0, 3, 250);
     let (b, qb) = quote(1, 3, 260);
@@ -123,6 +156,7 @@ both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |st
     let expire = ChainUpdate { current_slot: 11, ..ChainUpdate::default() };
     store.apply(cursor(200), &expire).await.expect("expires");
     assert_eq!(status(&store, a).await, QuoteStatus::Expired);
+    counts_agree(&url).await;
 
     // The expired quote no longer counts, nor does it stand in for its prover: a newer quote of
     // theirs supersedes nothing.
@@ -134,6 +168,7 @@ both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |st
     store.rollback_to(cursor(150), &[]).await.expect("rolls back");
     assert_eq!((status(&store, a).await, status(&store, a2).await), (QuoteStatus::Pending, QuoteStatus::Pending));
     assert_eq!(store.insert_quote(b, &qb, 2).await.expect("answers"), InsertOutcome::EpochFull);
+    counts_agree(&url).await;
 
     // The prover's next quote supersedes both, and the room it frees is taken.
     let (a3, qa3) = quote(0, 3, 230);
@@ -155,10 +190,12 @@ both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |st
         .map(|q| q.id)
         .collect();
     assert_eq!(pending, vec![a4, b]);
+    counts_agree(&url).await;
 
     // A claim takes the epoch's quotes out of pending: once it is rolled back they count again.
     let claim = ClaimRecord { epoch: 3, quote_id: b, bond_provider: qb.quote.prover, l1_block: 160, ..store_claim() };
     apply(&store, 160, vec![ChainEvent::Claimed(claim)]).await;
+    counts_agree(&url).await;
     store.rollback_to(cursor(155), &[]).await.expect("rolls back");
     let (c, qc) = quote(1, 3, 200);
     assert_eq!(
@@ -166,8 +203,12 @@ both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |st
         InsertOutcome::Stored { superseded: vec![b] },
         "the prover whose quote was claimed and restored"
     );
-    let (d, qd) = quote(0, 4, 200);
-    assert!(matches!(store.insert_quote(d, &qd, 1).await.expect("stores"), InsertOutcome::Stored { .. }));
+    // Two pending (a4 and c): full at two, room at three.
+    let (e, qe) = quote(2, 3, 210);
+    assert_eq!(store.insert_quote(e, &qe, 2).await.expect("answers"), InsertOutcome::EpochFull);
+    assert!(matches!(store.insert_quote(e, &qe, 3).await.expect("stores"), InsertOutcome::Stored { .. }));
+    counts_agree(&url).await;
+
 });
 
 both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _url: String| async move {
@@ -358,6 +399,15 @@ both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| 
     );
     assert_eq!((status(&store, a).await, status(&store, b).await), (QuoteStatus::Superseded, QuoteStatus::Pending));
     assert!(store.quote(c).await.expect("reads").is_none());
+    // The batch's events are numbered in the order they happened, as one by one.
+    let events: Vec<(String, String)> =
+        store.events_after(0, 10).await.expect("reads").into_iter().map(|e| (e.kind, e.data)).collect();
+    let told: Vec<(&str, bool, bool)> =
+        events.iter().map(|(kind, data)| (kind.as_str(), data.contains(&a.to_string()), data.contains(&b.to_string()))).collect();
+    assert_eq!(
+        told,
+        [("quote_accepted", true, false), ("quote_accepted", false, true), ("quote_superseded", true, true)]
+    );
     // A prover replacing its own quote is not refused by the cap.
     let (d, qd) = quote(0, 3, 100);
     assert_eq!(
@@ -397,6 +447,31 @@ async fn an_insert_racing_a_claim_being_committed_sees_it() {
     let outcome = insert.await.expect("joins").expect("inserts");
     assert_eq!(outcome, InsertOutcome::EpochClosed(EpochClosed::Claimed));
     assert!(db.store.quote(id).await.expect("reads").is_none(), "not stored");
+}
+
+/// On PostgreSQL a newer quote supersedes its prover's one pending quote by the key recorded
+/// when that quote was inserted; when the quote at that key is no longer the pending one, the
+/// pending quote is looked up instead, never left pending beside the newer one.
+#[tokio::test]
+async fn a_stale_record_of_the_pending_quote_falls_back_to_looking_it_up() {
+    let db = crate::support::TestDb::postgres().await;
+    let (a, qa) = quote(0, 3, 300);
+    let (b, qb) = quote(0, 3, 250);
+    db.store.insert_quote(a, &qa, 10).await.expect("stores");
+    db.store.insert_quote(b, &qb, 10).await.expect("stores");
+    // The record points at the superseded quote, as it would if the pending one had got there
+    // by some other way than an insert.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connects");
+    sqlx::query("UPDATE prover_epoch_quotes SET pending_seq = (SELECT seq FROM quotes WHERE id = $1)")
+        .bind(a.as_slice())
+        .execute(&pool)
+        .await
+        .expect("writes");
+    let (c, qc) = quote(0, 3, 200);
+    assert_eq!(db.store.insert_quote(c, &qc, 10).await.expect("stores"), InsertOutcome::Stored { superseded: vec![b] });
+    assert_eq!((status(&db.store, a).await, status(&db.store, b).await), (QuoteStatus::Superseded, QuoteStatus::Superseded));
+    counts_agree(&db.url).await;
+    pool.close().await;
 }
 
 both_backends!(extreme_values_round_trip, |store: Store, _url: String| async move {
@@ -597,7 +672,7 @@ async fn stored_events(store: &Store) -> Vec<(i64, String)> {
 
 both_backends!(
     retention_deletes_the_quotes_and_events_of_settled_epochs_oldest_first,
-    |store: Store, _url: String| async move {
+    |store: Store, url: String| async move {
         // In chain order: epoch 0 ends, draws three quotes (one superseded), is claimed and proven;
         // epoch 1 ends, draws two quotes and is pruned; epoch 2 ends and draws one (unsettled);
         // epoch 3 ends, draws one and is proven.
@@ -654,6 +729,7 @@ both_backends!(
             assert!(store.quote(id).await.expect("reads").is_some(), "{id} kept");
         }
         assert_eq!(store.quote_count().await.expect("reads"), 2);
+        counts_agree(&url).await;
         // Claims, epochs and each prover's counts are kept: the records and payouts stay whole.
         assert_eq!(store.claims_of_epoch(0).await.expect("reads").len(), 1);
         assert!(store.epoch(0).await.expect("reads").expect("kept").proven());
