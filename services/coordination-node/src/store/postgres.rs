@@ -92,9 +92,12 @@ type Tx<'c> = Transaction<'c, Postgres>;
 macro_rules! begin_locked {
     ($pool:expr, $conn:ident, $tx:ident) => {
         let mut $conn = $pool.acquire().await?;
-        let mut $tx = match $conn.begin_with("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await {
+        let begun = $conn.begin_with("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").await;
+        let mut $tx = match begun {
             Ok(tx) => tx,
-            Err(error) => {
+            failed => {
+                // Taking the error out of the result ends its borrow of the connection.
+                let error = failed.err().unwrap_or(sqlx::Error::BeginFailed);
                 $conn.close_on_drop();
                 return Err(error.into());
             }

@@ -338,7 +338,10 @@ impl NodeStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             // The pending counts of epochs that hold no quote any more.
-            sqlx::query("DELETE FROM epoch_pending WHERE pending = 0 AND epoch < ?").bind(below).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM epoch_pending WHERE pending = 0 AND epoch < ?")
+                .bind(below)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(deleted)

@@ -208,7 +208,6 @@ both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |st
     assert_eq!(store.insert_quote(e, &qe, 2).await.expect("answers"), InsertOutcome::EpochFull);
     assert!(matches!(store.insert_quote(e, &qe, 3).await.expect("stores"), InsertOutcome::Stored { .. }));
     counts_agree(&url).await;
-
 });
 
 both_backends!(epochs_follow_blocks_claims_proofs_and_prunes, |store: Store, _url: String| async move {
@@ -402,8 +401,10 @@ both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| 
     // The batch's events are numbered in the order they happened, as one by one.
     let events: Vec<(String, String)> =
         store.events_after(0, 10).await.expect("reads").into_iter().map(|e| (e.kind, e.data)).collect();
-    let told: Vec<(&str, bool, bool)> =
-        events.iter().map(|(kind, data)| (kind.as_str(), data.contains(&a.to_string()), data.contains(&b.to_string()))).collect();
+    let told: Vec<(&str, bool, bool)> = events
+        .iter()
+        .map(|(kind, data)| (kind.as_str(), data.contains(&a.to_string()), data.contains(&b.to_string())))
+        .collect();
     assert_eq!(
         told,
         [("quote_accepted", true, false), ("quote_accepted", false, true), ("quote_superseded", true, true)]
@@ -449,6 +450,35 @@ async fn an_insert_racing_a_claim_being_committed_sees_it() {
     assert!(db.store.quote(id).await.expect("reads").is_none(), "not stored");
 }
 
+/// When the events lock cannot be had (here: a `lock_timeout` set on the database while another
+/// transaction holds the lock), the write fails and its connection is not handed out again inside
+/// the failed transaction: every later statement of the store succeeds.
+#[tokio::test]
+async fn a_lock_that_times_out_leaves_no_connection_in_a_failed_transaction() {
+    use sqlx::Connection;
+    let db = crate::support::TestDb::postgres().await;
+    let name = db.url.rsplit('/').next().expect("a database name").to_owned();
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.expect("connects");
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{name}\" SET lock_timeout = '200ms'")))
+        .execute(&mut holder)
+        .await
+        .expect("sets the timeout");
+    // Connections opened from now on have the timeout.
+    let store = Store::connect(&db.url).await.expect("connects");
+    let mut step = holder.begin().await.expect("begins");
+    sqlx::query("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE").execute(&mut *step).await.expect("locks");
+    let (a, qa) = quote(0, 3, 300);
+    assert!(store.insert_quote(a, &qa, 10).await.is_err(), "the lock timed out");
+    step.commit().await.expect("commits");
+
+    for fee in 0..5 {
+        let (id, q) = quote(0, 3, 200 - fee);
+        assert!(matches!(store.insert_quote(id, &q, 10).await.expect("stores"), InsertOutcome::Stored { .. }));
+        assert!(store.quote(id).await.expect("reads").is_some());
+    }
+    assert!(store.quote(a).await.expect("reads").is_none(), "the failed write stored nothing");
+}
+
 /// On PostgreSQL a newer quote supersedes its prover's one pending quote by the key recorded
 /// when that quote was inserted; when the quote at that key is no longer the pending one, the
 /// pending quote is looked up instead, never left pending beside the newer one.
@@ -469,7 +499,10 @@ async fn a_stale_record_of_the_pending_quote_falls_back_to_looking_it_up() {
         .expect("writes");
     let (c, qc) = quote(0, 3, 200);
     assert_eq!(db.store.insert_quote(c, &qc, 10).await.expect("stores"), InsertOutcome::Stored { superseded: vec![b] });
-    assert_eq!((status(&db.store, a).await, status(&db.store, b).await), (QuoteStatus::Superseded, QuoteStatus::Superseded));
+    assert_eq!(
+        (status(&db.store, a).await, status(&db.store, b).await),
+        (QuoteStatus::Superseded, QuoteStatus::Superseded)
+    );
     counts_agree(&db.url).await;
     pool.close().await;
 }
