@@ -86,7 +86,7 @@ type Tx<'c> = Transaction<'c, Postgres>;
 /// sequence numbers (a reader that has seen `seq` never later finds a smaller one appear).
 ///
 /// `BEGIN` and the lock go in one round trip (the writer's transactions are serial, so each one
-/// saved counts). Should the lock fail (a `lock_timeout`, a cancelled statement), the connection
+/// saved counts). Should the lock fail (a `lock_timeout`, a statement cancelled by the server), the connection
 /// is left inside a failed transaction that nothing would roll back, so it is closed instead of
 /// going back to the pool.
 macro_rules! begin_locked {

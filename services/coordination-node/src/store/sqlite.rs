@@ -1,6 +1,7 @@
-//! The embedded SQLite store: one file, one connection (SQLite runs one writer at a time). A batch
-//! of quotes is inserted, superseded and recorded in events with multi-row statements (each
-//! statement is a round trip to the connection's thread); the rest runs a statement per row. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
+//! The embedded SQLite store: one file, one connection (SQLite runs one writer at a time). A
+//! batch of quotes is looked up, inserted, superseded and recorded in events with multi-row
+//! statements (each statement is a round trip to the connection's thread); the rest runs a
+//! statement per row. uint256 values are 32-byte big-endian BLOBs (SQLite compares BLOBs
 //! byte by byte, so they order as numbers); ids, addresses and signatures are BLOBs.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};

@@ -49,13 +49,18 @@ try {
     await sleep(50)
   }
   // A node seen subscribing may not have the stream from this peer open yet, and then the
-  // message goes to no one: publish again (a new sequence number, so not a duplicate) until sent.
+  // message goes to no one: publish again until it is sent (a copy sent twice would be dropped by
+  // the node, whose message ids come from the content).
   let recipients = []
+  let lastError = 'sent to no peer'
   while (recipients.length === 0) {
-    if (Date.now() > deadline) throw new Error('the quote reached no node within 20 s')
+    if (Date.now() > deadline) throw new Error(`the quote reached no node within 20 s (${lastError})`)
     ;({ recipients } = await peer.services.pubsub
       .publish(TOPIC, Buffer.from(messageHex, 'hex'))
-      .catch(() => ({ recipients: [] })))
+      .catch((error) => {
+        lastError = String(error)
+        return { recipients: [] }
+      }))
     if (recipients.length === 0) await sleep(50)
   }
   console.log(JSON.stringify({ published: recipients.map(String) }))

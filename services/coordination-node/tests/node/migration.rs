@@ -239,8 +239,8 @@ async fn data_written_by_the_first_schema_survives(blank: BlankDb) {
     let again = Store::connect(&blank.url).await.expect("starts again");
     assert_eq!(again.quote(pending_id).await.expect("reads").expect("kept").status, QuoteStatus::Superseded);
 
-    // A reorg drops L1 block 41: epoch 6's quote is pending again, and counts towards the cap
-    // (migration 0005 gave its epoch a count too).
+    // A reorg drops L1 blocks 41 and 42: epoch 6's quote (expired at 41) is pending again, and
+    // counts towards the cap (migration 0005 gave its epoch a count too).
     let cursor = again.cursor().await.expect("reads").expect("set");
     again.rollback_to(ChainCursor { l1_block: 40, ..cursor }, &[]).await.expect("rolls back");
     assert_eq!(again.quote(lapsed_id).await.expect("reads").expect("kept").status, QuoteStatus::Pending);

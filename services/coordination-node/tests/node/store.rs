@@ -132,12 +132,14 @@ async fn counts_agree(url: &str) {
             ((by_epoch, by_prover), (counted_epoch, counted_prover))
         }};
     }
+    // Every epoch holding a quote has its count, zero included; a prover's row stays after its
+    // quotes are deleted (it also counts what they sent), so only its non-zero counts compare.
     let kept_sql = (
-        "SELECT epoch, pending FROM epoch_pending WHERE pending <> 0 ORDER BY epoch",
+        "SELECT epoch, pending FROM epoch_pending ORDER BY epoch",
         "SELECT epoch, prover, pending FROM prover_epoch_quotes WHERE pending <> 0 ORDER BY epoch, prover",
     );
     let counted_sql = (
-        "SELECT epoch, COUNT(*) FROM quotes WHERE status = 'pending' GROUP BY epoch ORDER BY epoch",
+        "SELECT epoch, SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) FROM quotes GROUP BY epoch ORDER BY epoch",
         "SELECT epoch, prover, COUNT(*) FROM quotes WHERE status = 'pending' GROUP BY epoch, prover ORDER BY epoch, prover",
     );
     let (kept, counted): (Counts, Counts) = if url.starts_with("sqlite:") {
@@ -398,7 +400,7 @@ both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| 
     );
     assert_eq!((status(&store, a).await, status(&store, b).await), (QuoteStatus::Superseded, QuoteStatus::Pending));
     assert!(store.quote(c).await.expect("reads").is_none());
-    // The batch's events are numbered in the order they happened, as one by one.
+    // The batch's events are numbered in order: the quotes accepted as listed, then the superseded.
     let events: Vec<(String, String)> =
         store.events_after(0, 10).await.expect("reads").into_iter().map(|e| (e.kind, e.data)).collect();
     let told: Vec<(&str, bool, bool)> = events
@@ -415,6 +417,43 @@ both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| 
         store.insert_quotes(&[(d, qd)], 1).await.expect("stores"),
         vec![InsertOutcome::Stored { superseded: vec![b] }]
     );
+});
+
+both_backends!(a_batch_larger_than_one_statement_is_stored_whole, |store: Store, url: String| async move {
+    // 2,100 quotes: prover 0's first 1,100 (across SQLite's 1,000-row statements), then prover 1's.
+    let quotes: Vec<_> = (0..2_100u32).map(|n| if n < 1_100 { quote(0, 3, n + 1) } else { quote(1, 3, n + 1) }).collect();
+    let outcomes = store.insert_quotes(&quotes, 10).await.expect("stores");
+    let superseded_by = |first: usize, last: usize| {
+        let mut ids: Vec<B256> = quotes[first..last].iter().map(|(id, _)| *id).collect();
+        ids.sort();
+        InsertOutcome::Stored { superseded: ids }
+    };
+    assert_eq!(outcomes[1_099], superseded_by(0, 1_099));
+    assert_eq!(outcomes[2_099], superseded_by(1_100, 2_099));
+    let plain = outcomes.iter().filter(|o| **o == InsertOutcome::Stored { superseded: vec![] }).count();
+    assert_eq!(plain, 2_098, "every other quote stored, superseded within the batch");
+    let pending: Vec<B256> = store
+        .quotes_page(3, Some(QuoteStatus::Pending), None, None, 10)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(pending, vec![quotes[1_099].0, quotes[2_099].0]);
+    counts_agree(&url).await;
+    // The quotes accepted are told in the batch's order, across statements.
+    let accepted: Vec<String> = store
+        .events_after(0, 5_000)
+        .await
+        .expect("reads")
+        .into_iter()
+        .filter(|e| e.kind == "quote_accepted")
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(accepted.len(), 2_100);
+    for (data, (id, _)) in accepted.iter().zip(&quotes) {
+        assert!(data.contains(&id.to_string()), "{data} tells {id}");
+    }
 });
 
 /// A quote inserted while a watcher step that claims its epoch is committing (here: a transaction
