@@ -421,7 +421,8 @@ both_backends!(a_batch_is_stored_as_if_one_by_one, |store: Store, _url: String| 
 
 both_backends!(a_batch_larger_than_one_statement_is_stored_whole, |store: Store, url: String| async move {
     // 2,100 quotes: prover 0's first 1,100 (across SQLite's 1,000-row statements), then prover 1's.
-    let quotes: Vec<_> = (0..2_100u32).map(|n| if n < 1_100 { quote(0, 3, n + 1) } else { quote(1, 3, n + 1) }).collect();
+    let quotes: Vec<_> =
+        (0..2_100u32).map(|n| if n < 1_100 { quote(0, 3, n + 1) } else { quote(1, 3, n + 1) }).collect();
     let outcomes = store.insert_quotes(&quotes, 10).await.expect("stores");
     let superseded_by = |first: usize, last: usize| {
         let mut ids: Vec<B256> = quotes[first..last].iter().map(|(id, _)| *id).collect();
