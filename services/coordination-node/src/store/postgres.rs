@@ -86,9 +86,9 @@ type Tx<'c> = Transaction<'c, Postgres>;
 /// sequence numbers (a reader that has seen `seq` never later finds a smaller one appear).
 ///
 /// `BEGIN` and the lock go in one round trip (the writer's transactions are serial, so each one
-/// saved counts). Should the lock fail (a `lock_timeout`, a statement cancelled by the server), the connection
-/// is left inside a failed transaction that nothing would roll back, so it is closed instead of
-/// going back to the pool.
+/// saved counts). Should the lock fail (a `lock_timeout`, a statement cancelled by the server),
+/// the connection is left inside a failed transaction that nothing would roll back, so it is
+/// closed instead of going back to the pool.
 macro_rules! begin_locked {
     ($pool:expr, $conn:ident, $tx:ident) => {
         let mut $conn = $pool.acquire().await?;
@@ -147,9 +147,8 @@ struct PendingOf {
 /// batch has it, as a rule, at `last_inserted`, so what is superseded is found by key (with the
 /// batch's own earlier quotes): the same cost however many quotes the prover sent before.
 /// Otherwise (more than one pending, as after a reorg restored an expired quote, or the one at
-/// `last_inserted` no longer pending) the
-/// prover's pending quotes are looked up, which walks the index entries every superseded quote
-/// left there until vacuum.
+/// `last_inserted` no longer pending) the prover's pending quotes are looked up, which walks the
+/// index entries every superseded quote left there until vacuum.
 async fn supersede(
     tx: &mut Tx<'_>,
     plan: &Plan<'_>,

@@ -65,6 +65,17 @@ async fn apply(store: &Store, l1_block: u64, events: Vec<ChainEvent>) {
     store.apply(cursor(l1_block), &update).await.expect("applies");
 }
 
+/// The ids of an epoch's pending quotes, best first (the first ten).
+async fn pending_ids(store: &Store, epoch: u64) -> Vec<B256> {
+    store
+        .quotes_page(epoch, Some(QuoteStatus::Pending), None, None, 10)
+        .await
+        .expect("reads")
+        .iter()
+        .map(|q| q.id)
+        .collect()
+}
+
 async fn status(store: &Store, id: B256) -> QuoteStatus {
     store.quote(id).await.expect("reads").expect("stored").status
 }
@@ -93,13 +104,7 @@ both_backends!(a_newer_quote_supersedes_the_provers_older_one, |store: Store, _u
     );
     assert_eq!(status(&store, old).await, QuoteStatus::Superseded);
     assert_eq!(status(&store, other).await, QuoteStatus::Pending, "another prover's quote is untouched");
-    let best: Vec<B256> = store
-        .quotes_page(3, Some(QuoteStatus::Pending), None, None, 10)
-        .await
-        .expect("reads")
-        .iter()
-        .map(|q| q.id)
-        .collect();
+    let best = pending_ids(&store, 3).await;
     assert_eq!(best, vec![new, other], "lowest fee first");
 });
 
@@ -184,13 +189,7 @@ both_backends!(the_cap_and_supersede_follow_every_change_of_a_pending_quote, |st
         InsertOutcome::Stored { superseded: vec![a3] },
         "one pending quote again: superseded by its key"
     );
-    let pending: Vec<B256> = store
-        .quotes_page(3, Some(QuoteStatus::Pending), None, None, 10)
-        .await
-        .expect("reads")
-        .iter()
-        .map(|q| q.id)
-        .collect();
+    let pending = pending_ids(&store, 3).await;
     assert_eq!(pending, vec![a4, b]);
     counts_agree(&url).await;
 
@@ -433,13 +432,7 @@ both_backends!(a_batch_larger_than_one_statement_is_stored_whole, |store: Store,
     assert_eq!(outcomes[2_099], superseded_by(1_100, 2_099));
     let plain = outcomes.iter().filter(|o| **o == InsertOutcome::Stored { superseded: vec![] }).count();
     assert_eq!(plain, 2_098, "every other quote stored, superseded within the batch");
-    let pending: Vec<B256> = store
-        .quotes_page(3, Some(QuoteStatus::Pending), None, None, 10)
-        .await
-        .expect("reads")
-        .iter()
-        .map(|q| q.id)
-        .collect();
+    let pending = pending_ids(&store, 3).await;
     assert_eq!(pending, vec![quotes[1_099].0, quotes[2_099].0]);
     counts_agree(&url).await;
     // The quotes accepted are told in the batch's order, across statements.
